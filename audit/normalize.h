@@ -1,0 +1,65 @@
+/* Text normalization for the audit engine: one pass per view, with a map from every normalized
+ * byte back to the original text. Pure: no I/O, no globals but constant tables.
+ *
+ * Every view, always:
+ *   - invalid UTF-8: each maximal invalid sequence becomes U+FFFD (so no rule matches across it);
+ *   - zero-width characters U+200B..U+200D, U+2060, U+FEFF are dropped;
+ *   - full-width forms U+FF01..U+FF5E become their ASCII counterparts (Ａ→A, １→1, ！→!), and
+ *     U+3000 (ideographic space) becomes ' ';
+ *   - traditional Chinese characters become simplified (OpenCC's TSCharacters table, generated at
+ *     build time; the first target where there are several);
+ *   - Latin case is KEPT: word rules match caselessly (HS_FLAG_CASELESS), regexes decide for
+ *     themselves ((?i)).
+ * Per view (wg_audit_view_opts_t):
+ *   - ignore: code points dropped wherever they stand (the word rules' "ignore" set, applied
+ *     after the folds above, so an ignored ' ' also drops a U+3000);
+ *   - fold_digits: circled digits ①..⑳ (U+2460..), parenthesized ⑴.. (U+2474..), full-width
+ *     digits, and Chinese numerals 〇零一二三四五六七八九 and 壹贰叁肆伍陆柒捌玖 (after t2s) read as
+ *     ASCII '0'..'9' (⑩ and above become their decimal digits, "10").
+ *
+ * When nothing changes (the common case) no copy is made: text points at the input and the map
+ * is the identity (map == NULL). */
+#ifndef WG_AUDIT_NORMALIZE_H
+#define WG_AUDIT_NORMALIZE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct wg_audit_view_opts {
+    const uint32_t *ignore; /* code points to drop; sorted ascending, no duplicates */
+    size_t n_ignore;
+    int fold_digits;
+} wg_audit_view_opts_t;
+
+/* The result of one normalization; reusable across calls (buffers grow, never shrink, until
+ * wg_audit_norm_free). Not thread-safe: one per thread (part of the scanner's scratch). */
+typedef struct wg_audit_norm {
+    const char *text; /* normalized UTF-8 (valid), len bytes; the input itself when unchanged */
+    size_t len;
+    /* map: for normalized byte i, the original bytes [src_start[i], src_end[i]) of the source
+     * character it came from. NULL when the text is unchanged (identity). */
+    const uint32_t *src_start;
+    const uint32_t *src_end;
+    /* private */
+    char *buf_;
+    uint32_t *start_, *end_;
+    size_t cap_;
+} wg_audit_norm_t;
+
+void wg_audit_norm_init(wg_audit_norm_t *n);
+void wg_audit_norm_free(wg_audit_norm_t *n);
+
+/* Normalizes text[0..len) for view v into n. Returns 0, or -1 when out of memory or len exceeds
+ * UINT32_MAX. */
+int wg_audit_normalize(wg_audit_norm_t *n, const wg_audit_view_opts_t *v, const char *text,
+                       size_t len);
+
+/* Maps the normalized span [s, e) (e > s) to the original span [*os, *oe). */
+void wg_audit_norm_span(const wg_audit_norm_t *n, size_t s, size_t e, size_t *os, size_t *oe);
+
+/* Normalizes a rule's word or pattern text the same way (for compiling), into a new
+ * NUL-terminated string the caller frees; NULL when out of memory. */
+char *wg_audit_normalize_dup(const wg_audit_view_opts_t *v, const char *text, size_t len,
+                             size_t *out_len);
+
+#endif

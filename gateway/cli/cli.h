@@ -1,0 +1,17 @@
+/* Subcommands of the wegate binary: one file each in gateway/cli/.
+ * Exit codes everywhere: 0 success, 1 the input failed a check, 2 usage error (usage on stderr). */
+#ifndef WG_CLI_H
+#define WG_CLI_H
+
+#define WG_EXIT_OK 0
+#define WG_EXIT_CHECK 1
+#define WG_EXIT_USAGE 2
+
+/* argv[0] is the subcommand's name; each returns the process exit code. */
+int wg_cli_serve(int argc, char **argv);
+int wg_cli_check_config(int argc, char **argv);
+int wg_cli_migrate(int argc, char **argv);
+int wg_cli_crypto(int argc, char **argv);
+int wg_cli_rules(int argc, char **argv);
+
+#endif

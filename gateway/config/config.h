@@ -1,0 +1,81 @@
+/* wegate's configuration: one JSON file read with jansson into this struct (no globals).
+ * Every key is described once in the key table of config.c (type, bounds, default, secret) and
+ * documented in deploy/wegate.example.json and README.md. Secrets may be given as "env:NAME" or
+ * "file:/path" (one trailing newline trimmed); they never appear in errors or summaries. */
+#ifndef WG_CONFIG_H
+#define WG_CONFIG_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define WG_CONFIG_DEFAULT_PATH "./var/wegate.json"
+#define WG_CONFIG_ENV "WEGATE_CONFIG"
+
+/* A callback endpoint's crypt settings: the corp's own (served at /wecom/{corp}/callback) or a
+ * named receiver's (at /wecom/{corp}/{receiver}/callback). */
+typedef struct wg_config_receiver {
+    char *name;             /* "" for the corp-level endpoint */
+    char *token;            /* secret */
+    char *encoding_aes_key; /* secret */
+    char **receive_ids;     /* allowed trailing receive ids; default: the corp id */
+    size_t n_receive_ids;
+} wg_config_receiver_t;
+
+typedef struct wg_config_corp {
+    char *name;    /* short name used in URLs and rows: [a-z0-9_-], 1..32 chars */
+    char *corp_id; /* ww... */
+    int64_t agent_id;
+    wg_config_receiver_t main;       /* the corp-level token and key */
+    wg_config_receiver_t *receivers; /* named receivers */
+    size_t n_receivers;
+} wg_config_corp_t;
+
+typedef enum wg_log_level {
+    WG_LOG_DEBUG,
+    WG_LOG_INFO,
+    WG_LOG_WARN,
+    WG_LOG_ERROR
+} wg_log_level_t;
+
+typedef struct wg_config {
+    char *path; /* the file it was read from */
+    char *listen_host;
+    uint16_t listen_port;
+    int workers;          /* default: number of online cores */
+    wg_log_level_t log_level;
+    /* http */
+    size_t http_max_body;       /* bytes; default 1 MiB */
+    int http_read_timeout_ms;   /* default 10000: slow clients are cut off */
+    int http_write_timeout_ms;  /* default 10000 */
+    int http_shutdown_grace_ms; /* SIGTERM: in-flight requests get this long; default 10000 */
+    /* database */
+    char *database_url;            /* secret (may carry a password) */
+    int database_connect_timeout_ms; /* default 3000 */
+    int database_commit_timeout_ms;  /* a callback not committed by then gets 503; default 3000 */
+    int database_max_batch;          /* rows per group commit; default 256 */
+    wg_config_corp_t *corps;
+    size_t n_corps;
+} wg_config_t;
+
+/* Reads and validates path. On failure returns NULL and writes into err one line naming the
+ * JSON path of the bad value ("corps[0].encoding_aes_key: must be 43 letters or digits") or the
+ * line and column of a syntax error. */
+wg_config_t *wg_config_load(const char *path, char *err, size_t errlen);
+/* Same, from a string (tests and fuzzing); secrets from "file:" are still read. */
+wg_config_t *wg_config_parse(const char *json, size_t len, char *err, size_t errlen);
+void wg_config_free(wg_config_t *cfg);
+
+/* --config's value, else $WEGATE_CONFIG, else WG_CONFIG_DEFAULT_PATH. */
+const char *wg_config_path(const char *flag_value);
+
+/* Lookups for routing. */
+const wg_config_corp_t *wg_config_find_corp(const wg_config_t *cfg, const char *name,
+                                            size_t name_len);
+const wg_config_receiver_t *wg_config_find_receiver(const wg_config_corp_t *corp,
+                                                    const char *name, size_t name_len);
+
+/* Prints a human summary (no secrets) as `wegate check-config` shows it. */
+void wg_config_print_summary(const wg_config_t *cfg, FILE *out);
+
+#endif
