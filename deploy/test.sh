@@ -105,7 +105,7 @@ bench)
     configure_build build/release -DCMAKE_BUILD_TYPE=Release
     start_pg
     export WG_BUILD="$root/build/release"
-    for b in tests/bench/*.sh; do
+    for b in tests/bench/*/run.sh; do
         echo "== $b"
         bash "$b"
     done
