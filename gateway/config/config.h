@@ -18,8 +18,11 @@ typedef struct wg_config_receiver {
     char *name;             /* "" for the corp-level endpoint */
     char *token;            /* secret */
     char *encoding_aes_key; /* secret */
-    char **receive_ids;     /* allowed trailing receive ids; default: the corp id */
+    char **receive_ids;     /* allowed trailing receive ids; default: the corp id; "" allowed */
     size_t n_receive_ids;
+    /* Where each secret came from, safe to show: "inline", "env:NAME" or "file:/path". */
+    char *token_source;
+    char *encoding_aes_key_source;
 } wg_config_receiver_t;
 
 typedef struct wg_config_corp {
@@ -31,18 +34,13 @@ typedef struct wg_config_corp {
     size_t n_receivers;
 } wg_config_corp_t;
 
-typedef enum wg_log_level {
-    WG_LOG_DEBUG,
-    WG_LOG_INFO,
-    WG_LOG_WARN,
-    WG_LOG_ERROR
-} wg_log_level_t;
+typedef enum wg_log_level { WG_LOG_DEBUG, WG_LOG_INFO, WG_LOG_WARN, WG_LOG_ERROR } wg_log_level_t;
 
 typedef struct wg_config {
-    char *path; /* the file it was read from */
+    char *path; /* the file it was read from; NULL when parsed from a string */
     char *listen_host;
     uint16_t listen_port;
-    int workers;          /* default: number of online cores */
+    int workers; /* default: number of online cores */
     wg_log_level_t log_level;
     /* http */
     size_t http_max_body;       /* bytes; default 1 MiB */
@@ -50,7 +48,8 @@ typedef struct wg_config {
     int http_write_timeout_ms;  /* default 10000 */
     int http_shutdown_grace_ms; /* SIGTERM: in-flight requests get this long; default 10000 */
     /* database */
-    char *database_url;            /* secret (may carry a password) */
+    char *database_url;              /* secret (may carry a password) */
+    char *database_url_source;       /* "inline", "env:NAME" or "file:/path" */
     int database_connect_timeout_ms; /* default 3000 */
     int database_commit_timeout_ms;  /* a callback not committed by then gets 503; default 3000 */
     int database_max_batch;          /* rows per group commit; default 256 */
@@ -58,22 +57,36 @@ typedef struct wg_config {
     size_t n_corps;
 } wg_config_t;
 
-/* Reads and validates path. On failure returns NULL and writes into err one line naming the
- * JSON path of the bad value ("corps[0].encoding_aes_key: must be 43 letters or digits") or the
- * line and column of a syntax error. */
-wg_config_t *wg_config_load(const char *path, char *err, size_t errlen);
-/* Same, from a string (tests and fuzzing); secrets from "file:" are still read. */
-wg_config_t *wg_config_parse(const char *json, size_t len, char *err, size_t errlen);
+/* Reads and validates path; returns a new config (free it with wg_config_free). On failure
+ * returns NULL and writes into err one line naming the JSON path of the bad value
+ * ("corps[0].encoding_aes_key: must be 43 letters or digits"), or "<file>:<line>:<column>: ..."
+ * for a syntax error, or "cannot read <file>: <reason>". err never holds a secret. */
+__attribute__((warn_unused_result)) wg_config_t *wg_config_load(const char *path, char *err,
+                                                                size_t errlen);
+/* Same, from a string (tests and fuzzing; syntax errors say "<string>:<line>:<column>");
+ * secrets from "env:" and "file:" are still resolved. */
+__attribute__((warn_unused_result)) wg_config_t *wg_config_parse(const char *json, size_t len,
+                                                                 char *err, size_t errlen);
+/* Frees cfg and everything it owns (secrets are zeroed first); NULL is a no-op. */
 void wg_config_free(wg_config_t *cfg);
 
 /* --config's value, else $WEGATE_CONFIG, else WG_CONFIG_DEFAULT_PATH. */
 const char *wg_config_path(const char *flag_value);
 
-/* Lookups for routing. */
+/* Lookups for routing (borrowed pointers into cfg; NULL when absent). An empty receiver name
+ * (name_len 0) finds the corp-level endpoint, &corp->main. */
 const wg_config_corp_t *wg_config_find_corp(const wg_config_t *cfg, const char *name,
                                             size_t name_len);
-const wg_config_receiver_t *wg_config_find_receiver(const wg_config_corp_t *corp,
-                                                    const char *name, size_t name_len);
+const wg_config_receiver_t *wg_config_find_receiver(const wg_config_corp_t *corp, const char *name,
+                                                    size_t name_len);
+
+/* "debug", "info", "warn" or "error" (a static string). */
+const char *wg_config_log_level_name(wg_log_level_t level);
+
+/* The i-th key of the key table as a path pattern ("http.max_body_bytes", "corps[].name",
+ * "corps[].receivers.*.token"), NULL past the last: for docs and the test that keeps
+ * deploy/wegate.example.json complete. */
+const char *wg_config_key(size_t i);
 
 /* Prints a human summary (no secrets) as `wegate check-config` shows it. */
 void wg_config_print_summary(const wg_config_t *cfg, FILE *out);
