@@ -35,7 +35,3 @@ add_library(wg_audit_normalize STATIC ${CMAKE_CURRENT_SOURCE_DIR}/normalize.c
                                       ${CMAKE_CURRENT_BINARY_DIR}/t2s_table.c
                                       ${CMAKE_CURRENT_BINARY_DIR}/t2s_table.h)
 target_include_directories(wg_audit_normalize PRIVATE ${CMAKE_CURRENT_BINARY_DIR})
-if(WG_FUZZ)
-  # Coverage for libFuzzer inside the library, not only in the fuzz target's own file.
-  target_compile_options(wg_audit_normalize PRIVATE -fsanitize=fuzzer-no-link)
-endif()
