@@ -1,12 +1,75 @@
-/* PLACEHOLDER: replaced by the owner of `wegate migrate`. */
+/* `wegate migrate`: applies the database migrations not yet applied (connectors/pg). */
 #include <stdio.h>
+#include <string.h>
 
+#include "connectors/pg/store.h"
 #include "gateway/cli/cli.h"
+#include "gateway/config/config.h"
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "usage: wegate migrate [--config FILE]\n"
+            "\n"
+            "Applies the schema migrations not yet recorded in schema_migrations, each once, in\n"
+            "order, each in its own transaction, and prints how many were applied. Safe to run\n"
+            "again, and beside running gateways (an advisory lock serializes them).\n"
+            "\n"
+            "  --config FILE  the config (default: $" WG_CONFIG_ENV ", else " WG_CONFIG_DEFAULT_PATH
+            ")\n"
+            "  --help         this text\n"
+            "\n"
+            "Exit codes: 0 done, 1 bad config or database error (the reason on stderr), 2 usage "
+            "error.\n");
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+    fputs("wegate migrate: ", stderr);
+    fprintf(stderr, fmt, arg);
+    fputc('\n', stderr);
+    usage(stderr);
+    return WG_EXIT_USAGE;
+}
 
 int wg_cli_migrate(int argc, char **argv)
 {
-    (void)argc;
-    (void)argv;
-    fprintf(stderr, "wegate migrate: not built yet\n");
-    return WG_EXIT_USAGE;
+    const char *flag = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
+            usage(stdout);
+            return WG_EXIT_OK;
+        } else if (strcmp(a, "--config") == 0) {
+            if (i + 1 >= argc)
+                return usage_error("%s needs a file name", a);
+            flag = argv[++i];
+        } else if (strncmp(a, "--config=", 9) == 0) {
+            flag = a + 9;
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+        if (flag && !flag[0])
+            return usage_error("%s", "--config needs a file name");
+    }
+
+    char err[512];
+    wg_config_t *cfg = wg_config_load(wg_config_path(flag), err, sizeof err);
+    if (!cfg) {
+        fprintf(stderr, "wegate migrate: %s\n", err);
+        return WG_EXIT_CHECK;
+    }
+    int applied = 0;
+    int rc = wg_pg_migrate(cfg->database_url, &applied, err, sizeof err);
+    wg_config_free(cfg);
+    if (rc != 0) {
+        fprintf(stderr, "wegate migrate: %s\n", err);
+        return WG_EXIT_CHECK;
+    }
+    printf("applied %d migration%s\n", applied, applied == 1 ? "" : "s");
+    if (fflush(stdout) != 0) {
+        perror("wegate migrate: stdout");
+        return WG_EXIT_CHECK;
+    }
+    return WG_EXIT_OK;
 }
