@@ -46,11 +46,20 @@ wg_crypto_msgcrypt_t *wg_crypto_msgcrypt_new(const char *token, const char *enco
 void wg_crypto_msgcrypt_free(wg_crypto_msgcrypt_t *mc);
 
 /* Lower-case hex SHA-1 over the four strings (token, timestamp, nonce, encrypt) sorted in byte
- * order and concatenated; out gets 40 chars and a NUL. */
+ * order and concatenated; out gets 40 chars and a NUL. Uses mc's digest context: despite the
+ * const, the same one-thread-at-a-time rule applies as for decrypt. */
 wg_crypto_rc_t wg_crypto_sign(const wg_crypto_msgcrypt_t *mc, const char *timestamp,
                               size_t timestamp_len, const char *nonce, size_t nonce_len,
                               const char *encrypt, size_t encrypt_len,
                               char out[WG_CRYPTO_SIG_HEX + 1]);
+
+/* wg_crypto_sign for a bare token (no EncodingAESKey needed, e.g. `wegate crypto sign`):
+ * validates the token (WG_CRYPTO_E_TOKEN, message in err) and allocates its digest context per
+ * call, so it is thread-safe but slower. */
+wg_crypto_rc_t wg_crypto_sign_token(const char *token, size_t token_len, const char *timestamp,
+                                    size_t timestamp_len, const char *nonce, size_t nonce_len,
+                                    const char *encrypt, size_t encrypt_len,
+                                    char out[WG_CRYPTO_SIG_HEX + 1], char *err, size_t errlen);
 
 /* WG_CRYPTO_OK when signature (40 hex chars; case-sensitive lower-case as WeCom sends) matches;
  * the comparison is constant-time. */
@@ -73,19 +82,32 @@ size_t wg_crypto_decrypt_bound(size_t encrypt_len);
 /* Base64-decodes and decrypts encrypt into buf (buflen >= wg_crypto_decrypt_bound), checks the
  * padding and the length field, and, when receive_ids is non-NULL, that the trailing receive id
  * is one of the n_receive_ids allowed strings (an allowed "" matches an empty receive id).
- * Does not check the signature: call wg_crypto_verify first. */
+ * Does not check the signature: call wg_crypto_verify first.
+ * Details: base64 is the standard alphabet, length a multiple of 4, "=" only as the last one or
+ * two characters, no whitespace (callers trim); the stray low bits of the last character are
+ * ignored. receive_ids non-NULL with n_receive_ids 0 allows nothing (fails closed); NULL entries
+ * are skipped. The checks run in this order, the first failure wins: base64; length; message
+ * length for a single-block ciphertext (too short for the 20-byte header); padding (pad value
+ * 0 or > 32); message length when the pad leaves less than the header; padding (pad bytes not
+ * all equal); message length (20 + L exceeds the unpadded length); receive id. The status of a
+ * given input never depends on earlier calls. On success out->msg is NUL-terminated and
+ * out->receive_id (not NUL-terminated) follows it in buf; buf is clobbered either way. No
+ * allocation, no key expansion and no IV reset per call (see msgcrypt.c). */
 wg_crypto_rc_t wg_crypto_decrypt(wg_crypto_msgcrypt_t *mc, const char *encrypt, size_t encrypt_len,
                                  const char *const *receive_ids, size_t n_receive_ids, uint8_t *buf,
                                  size_t buflen, wg_crypto_plain_t *out);
 
-/* Chars (plus a NUL) of out that wg_crypto_encrypt needs for msg_len and receive_id_len bytes. */
+/* Chars (plus a NUL) of out that wg_crypto_encrypt needs for msg_len and receive_id_len bytes;
+ * SIZE_MAX when msg_len exceeds the 32-bit length field (or the sizes overflow). */
 size_t wg_crypto_encrypt_bound(size_t msg_len, size_t receive_id_len);
 
 /* Encrypts random16 ‖ be32(msg_len) ‖ msg ‖ receive_id with 32-byte PKCS#7 padding and writes
  * the base64 Encrypt value (NUL-terminated) to out, its length to *out_len. random16 NULL means
- * 16 bytes from the OpenSSL CSPRNG. */
-wg_crypto_rc_t wg_crypto_encrypt(wg_crypto_msgcrypt_t *mc, const uint8_t *random16,
-                                 const void *msg, size_t msg_len, const char *receive_id,
-                                 size_t receive_id_len, char *out, size_t outlen, size_t *out_len);
+ * 16 bytes from the OpenSSL CSPRNG. WG_CRYPTO_E_MSG_LENGTH when msg_len does not fit the 32-bit
+ * length field; WG_CRYPTO_E_BUFFER when outlen < wg_crypto_encrypt_bound. Plaintexts over 2 KiB
+ * use a temporary heap buffer. */
+wg_crypto_rc_t wg_crypto_encrypt(wg_crypto_msgcrypt_t *mc, const uint8_t *random16, const void *msg,
+                                 size_t msg_len, const char *receive_id, size_t receive_id_len,
+                                 char *out, size_t outlen, size_t *out_len);
 
 #endif
