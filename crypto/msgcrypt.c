@@ -26,7 +26,7 @@ struct wg_crypto_msgcrypt {
     uint8_t iv[AES_BLOCK]; /* WeCom's IV: the key's first 16 bytes, the same for every message */
     EVP_CIPHER *cipher;    /* fetched once: no implicit fetch per call */
     EVP_MD *sha1;
-    EVP_CIPHER_CTX *dec; /* key schedule set up once; each call only resets the IV */
+    EVP_CIPHER_CTX *dec; /* key schedule set up once; the IV is not reset (see decrypt) */
     EVP_CIPHER_CTX *enc;
     EVP_MD_CTX *md;
 };
