@@ -17,7 +17,7 @@ static const char *wg_test_current = "";
         wg_test_checks++;                                                                          \
         if (!(cond)) {                                                                             \
             wg_test_failures++;                                                                    \
-            fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, wg_test_current, \
+            fprintf(stderr, "%s:%d: %s: CHECK(%s) failed\n", __FILE__, __LINE__, wg_test_current,  \
                     #cond);                                                                        \
         }                                                                                          \
     } while (0)
