@@ -13,12 +13,17 @@
  * Per view (wg_audit_view_opts_t):
  *   - ignore: code points dropped wherever they stand (the word rules' "ignore" set, applied
  *     after the folds above, so an ignored ' ' also drops a U+3000);
- *   - fold_digits: circled digits ①..⑳ (U+2460..), parenthesized ⑴.. (U+2474..), full-width
- *     digits, and Chinese numerals 〇零一二三四五六七八九 and 壹贰叁肆伍陆柒捌玖 (after t2s) read
- * as ASCII '0'..'9' (⑩ and above become their decimal digits, "10"). Also: ⒈ (full stop), ⓪⓿, ⓫..⓴,
- * ⓵..⓾, ❶➀➊, ㉑..㊿, super- and subscript digits, mathematical digits
- *     (𝟎..𝟿), 🄀..🄊, 🯰..🯹, 幺 (1, as phone numbers are read aloud) and 叄 (3). 参 and 两
- * are deliberately not digits: they are common words.
+ *   - fold_digits: digit look-alikes read as ASCII '0'..'9':
+ *       circled ①..⑳ (U+2460..) and parenthesized ⑴.. (U+2474..);
+ *       ⑩ and above become their decimal digits ("10");
+ *       full-width digits;
+ *       Chinese numerals 〇零一二三四五六七八九 and 壹贰叁肆伍陆柒捌玖 (after t2s);
+ *       also ⒈ (full stop), ⓪⓿, ⓫..⓴, ⓵..⓾, ❶➀➊, ㉑..㊿;
+ *       super- and subscript digits;
+ *       mathematical digits 𝟎..𝟿;
+ *       🄀..🄊 and 🯰..🯹;
+ *       幺 (1, as phone numbers are read aloud) and 叄 (3).
+ *     参 and 两 are deliberately not digits: they are common words.
  *
  * Order and edge cases: the ignore set applies after every fold, digit folding included (with
  * ignore "1", ⑪ loses both digits); U+FFFD is never ignored, so no match spans broken bytes;
