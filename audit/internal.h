@@ -63,6 +63,9 @@ typedef struct wg_view {
     size_t n_ignore;
     int fold_digits;
     wg_audit_view_opts_t opts;
+    /* NULL, or when the view has literal words only: the folds they need for scanning
+     * (wg_audit_norm_fold_only) */
+    uint64_t *fold_only;
 
     /* literals (Hyperscan ids are indices) */
     wg_lit_t *lits;

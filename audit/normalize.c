@@ -17,6 +17,8 @@
 #define MAX_CHAR_OUT 4
 /* First allocation of the normalized text; grows by doubling. */
 #define MIN_CAP 256
+/* First allocation of the change points; grows by doubling. */
+#define MIN_SEGS 16
 
 /* A view, prepared for one call: the ignore set split into an ASCII bitmap and the rest. */
 typedef struct view_ctx {
@@ -29,13 +31,17 @@ typedef struct view_ctx {
     size_t n_wide_ign;
     uint64_t wide_filter; /* bit (cp & 63) set for each non-ASCII ignored cp: a quick "no" */
     int has_ign;
+    const uint64_t *fold_only; /* see wg_audit_view_opts_t */
 } view_ctx_t;
 
-static void view_prepare(view_ctx_t *vc, const wg_audit_view_opts_t *v)
+static void view_prepare(view_ctx_t *vc, const wg_audit_view_opts_t *v, const uint64_t *fold_only)
 {
     /* Field by field: this runs once per message, and most views ignore nothing. */
     vc->fold_digits = v && v->fold_digits;
     vc->bits = vc->fold_digits ? wg_audit_norm_folddigit_bits : wg_audit_norm_fold_bits;
+    vc->fold_only = fold_only;
+    if (vc->fold_only)
+        vc->bits = vc->fold_only;
     vc->ascii_ign[0] = vc->ascii_ign[1] = 0;
     vc->n_ascii_ign = 0;
     vc->wide_ign = NULL;
@@ -165,6 +171,16 @@ static inline uint32_t decode3(const unsigned char *s, size_t i, size_t len)
     return ((uint32_t)(b0 & 0x0F) << 12) | ((uint32_t)(b1 & 0x3F) << 6) | (b2 & 0x3F);
 }
 
+/* x, read from memory as it lies, in little-endian order. */
+static inline uint32_t le32(uint32_t x)
+{
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
+    return __builtin_bswap32(x);
+#else
+    return x;
+#endif
+}
+
 /* Skips whole words of ASCII that the view keeps; returns the new offset. */
 static inline size_t skip_ascii_words(const view_ctx_t *vc, const unsigned char *s, size_t i,
                                       size_t len)
@@ -185,28 +201,69 @@ static inline size_t skip_ascii_words(const view_ctx_t *vc, const unsigned char 
 static size_t first_change(const view_ctx_t *vc, const unsigned char *s, size_t len)
 {
     const uint64_t *bits = vc->bits;
-    const int wide = vc->n_wide_ign != 0;
+    const int wide = vc->n_wide_ign != 0, ascii_ign = vc->n_ascii_ign != 0;
     size_t i = 0;
     while (i < len) {
+        /* The common characters in one loop, four bytes read at a time: ASCII that the view
+         * keeps, and valid 3-byte sequences (CJK): lead byte E0..EF and two continuation bytes
+         * in one test. The 64 code points that share their first two bytes share a word of bits
+         * (cp >> 6); E0 80..9F (overlong) and ED A0..BF (surrogates) are the only invalid such
+         * words. Anything else goes to the character by character code below. */
+        if (!wide && !ascii_ign) {
+            /* the same without the ignore sets, the common case: a run of ASCII bytes is
+             * skipped up to the next non-ASCII one of the four */
+            while (len - i >= 4) {
+                uint32_t x;
+                memcpy(&x, s + i, 4);
+                x = le32(x);
+                if ((x & 0xC0C0F0u) == 0x8080E0u) {
+                    uint32_t blk = ((x & 0x0F) << 6) | ((x >> 8) & 0x3F);
+                    if (blk < 32 || blk - 0x360 < 32 || ((bits[blk] >> ((x >> 16) & 63)) & 1))
+                        return i;
+                    i += 3;
+                } else if (!(x & 0x80)) {
+                    uint32_t hi = x & 0x80808080u;
+                    i += hi ? (size_t)(__builtin_ctz(hi) >> 3) : 4;
+                } else {
+                    break;
+                }
+            }
+        }
+        while (len - i >= 4) {
+            uint32_t x;
+            memcpy(&x, s + i, 4);
+            x = le32(x);
+            if ((x & 0xC0C0F0u) == 0x8080E0u) {
+                uint32_t blk = ((x & 0x0F) << 6) | ((x >> 8) & 0x3F);
+                if (blk < 32 || blk - 0x360 < 32 || ((bits[blk] >> ((x >> 16) & 63)) & 1))
+                    return i;
+                if (wide && wide_ignored(vc, (blk << 6) | ((x >> 16) & 63)))
+                    return i;
+                i += 3;
+            } else if (!(x & 0x80808080u) && !ascii_ign) {
+                i += 4;
+            } else if (!(x & 0x80) && !(ascii_ign && ascii_ignored(vc, (unsigned char)x))) {
+                i++;
+            } else {
+                break;
+            }
+        }
+        if (i == len)
+            break;
         unsigned char b = s[i];
         if (b < 0x80) {
-            if (vc->n_ascii_ign && ascii_ignored(vc, b))
+            if (ascii_ign && ascii_ignored(vc, b))
                 return i;
             i = skip_ascii_words(vc, s, i + 1, len);
             continue;
         }
         uint32_t cp;
         if ((b & 0xF0) == 0xE0) {
-            /* A run of 3-byte characters (CJK) in a tight loop. */
-            do {
-                cp = decode3(s, i, len);
-                if (cp == 0 || bit_test(bits, cp) || (wide && wide_ignored(vc, cp)))
-                    return i;
-                i += 3;
-            } while (i < len && (s[i] & 0xF0) == 0xE0);
-            continue;
-        }
-        if (b >= 0xC2 && b <= 0xDF) {
+            cp = decode3(s, i, len);
+            if (cp == 0 || bit_test(bits, cp) || (wide && wide_ignored(vc, cp)))
+                return i;
+            i += 3;
+        } else if (b >= 0xC2 && b <= 0xDF) {
             if (len - i < 2 || (s[i + 1] & 0xC0) != 0x80)
                 return i;
             cp = ((uint32_t)(b & 0x1F) << 6) | (s[i + 1] & 0x3F);
@@ -348,7 +405,7 @@ static size_t encode(uint32_t cp, char *out)
     return 4;
 }
 
-/* Makes room for `more` bytes after `used`. */
+/* Makes room for `more` bytes of text after `used`. */
 static int reserve(wg_audit_norm_t *n, size_t used, size_t more)
 {
     if (more <= n->cap_ - used)
@@ -363,36 +420,51 @@ static int reserve(wg_audit_norm_t *n, size_t used, size_t more)
     if (!buf)
         return -1;
     n->buf_ = buf;
-    uint32_t *start = realloc(n->start_, cap * sizeof *start);
-    if (!start)
-        return -1;
-    n->start_ = start;
-    uint32_t *end = realloc(n->end_, cap * sizeof *end);
-    if (!end)
-        return -1;
-    n->end_ = end;
     n->cap_ = cap;
     return 0;
 }
 
+/* Appends a change point: from normalized byte `norm` on, the text maps to the source at `orig`
+ * (olen 0: byte for byte; else each byte to the source character [orig, orig + olen)). */
+static int seg_push(wg_audit_norm_t *n, size_t norm, size_t orig, size_t olen)
+{
+    if (n->n_seg_ == n->cap_seg_) {
+        size_t cap = n->cap_seg_ ? 2 * n->cap_seg_ : MIN_SEGS;
+        if (cap > SIZE_MAX / sizeof *n->seg_)
+            return -1;
+        wg_audit_norm_seg_t *seg = realloc(n->seg_, cap * sizeof *seg);
+        if (!seg)
+            return -1;
+        n->seg_ = seg;
+        n->cap_seg_ = cap;
+    }
+    n->seg_[n->n_seg_++] = (wg_audit_norm_seg_t){norm, (uint32_t)orig, (uint32_t)olen};
+    return 0;
+}
+
 /* The slow path, from the first character that changes: copies runs of unchanged characters
- * (each byte mapped to itself) and rewrites the others (each output byte mapped to the whole
- * source character). The buffers live in locals: a char store could alias n's fields. */
+ * (found by the fast scan) and rewrites the others, recording a change point where each run or
+ * rewritten character starts. The text buffer lives in a local: a char store could alias n's
+ * fields. */
 static int normalize_slow(wg_audit_norm_t *n, const view_ctx_t *vc, const unsigned char *s,
                           size_t len, size_t i)
 {
+    n->n_seg_ = 0;
     /* The output is usually no longer than the input. */
     if (reserve(n, 0, len + MAX_CHAR_OUT) != 0)
         goto fail;
     char *out = n->buf_;
-    uint32_t *ms = n->start_, *me = n->end_;
     size_t cap = n->cap_, used = 0, run = 0;
     for (;;) {
-        size_t clen = 0;
+        /* [run, i) stays as it is; i is len or a character that may change. */
+        size_t clen;
         uint32_t f[2];
-        int nf = 0;
-        /* Find the next character that changes; [run, i) stays as it is. */
-        while (i < len) {
+        int nf;
+        for (;;) {
+            if (i == len) {
+                clen = 0, nf = 0;
+                break;
+            }
             unsigned char b = s[i];
             uint32_t cp;
             if (b < 0x80) {
@@ -400,7 +472,8 @@ static int normalize_slow(wg_audit_norm_t *n, const view_ctx_t *vc, const unsign
                     clen = 1, nf = 0; /* dropped */
                     break;
                 }
-                i = skip_ascii_words(vc, s, i + 1, len);
+                i++;
+                i += first_change(vc, s + i, len - i);
                 continue;
             }
             clen = decode(s, i, len, &cp);
@@ -409,43 +482,46 @@ static int normalize_slow(wg_audit_norm_t *n, const view_ctx_t *vc, const unsign
                 break;
             }
             nf = fold_char(vc, cp, f);
-            if (nf != 1 || f[0] != cp)
+            if ((nf != 1 || f[0] != cp) &&
+                !(vc->fold_only && nf > 0 && cp < 0x10000 && !bit_test(vc->fold_only, cp)))
                 break;
-            i += clen;
-            clen = 0;
+            i += clen; /* it stays after all: the run goes on */
+            i += first_change(vc, s + i, len - i);
         }
-        if (cap - used < i - run + MAX_CHAR_OUT) {
-            if (reserve(n, used, i - run + MAX_CHAR_OUT) != 0)
+        if (cap - used < i - run + 2 * MAX_CHAR_OUT) {
+            if (reserve(n, used, i - run + 2 * MAX_CHAR_OUT) != 0)
                 goto fail;
-            out = n->buf_, ms = n->start_, me = n->end_, cap = n->cap_;
+            out = n->buf_, cap = n->cap_;
         }
         if (i > run) {
+            if (seg_push(n, used, run, 0) != 0)
+                goto fail;
             memcpy(out + used, s + run, i - run);
-            for (size_t k = run; k < i; k++, used++) {
-                ms[used] = (uint32_t)k;
-                me[used] = (uint32_t)(k + 1);
-            }
+            used += i - run;
         }
         if (i == len)
             break;
-        for (int k = 0; k < nf; k++) {
-            size_t w = encode(f[k], out + used);
-            for (size_t b = 0; b < w; b++, used++) {
-                ms[used] = (uint32_t)i;
-                me[used] = (uint32_t)(i + clen);
-            }
+        if (nf > 0) {
+            if (seg_push(n, used, i, clen) != 0)
+                goto fail;
+            for (int k = 0; k < nf; k++)
+                used += encode(f[k], out + used);
         }
         i += clen;
         run = i;
+        i += first_change(vc, s + i, len - i);
     }
     n->text = out;
     n->len = used;
-    n->src_start = ms;
-    n->src_end = me;
+    n->copied_ = 1;
+    if (!n->lazy_ && wg_audit_norm_map(n) != 0)
+        goto fail;
     return 0;
 fail:
     n->text = NULL;
     n->len = 0;
+    n->n_seg_ = 0;
+    n->copied_ = 0;
     return -1;
 }
 
@@ -454,27 +530,44 @@ void wg_audit_norm_init(wg_audit_norm_t *n)
     memset(n, 0, sizeof *n);
 }
 
+void wg_audit_norm_init_lazy(wg_audit_norm_t *n)
+{
+    memset(n, 0, sizeof *n);
+    n->lazy_ = 1;
+}
+
 void wg_audit_norm_free(wg_audit_norm_t *n)
 {
+    int lazy = n->lazy_;
     free(n->buf_);
     free(n->start_);
     free(n->end_);
+    free(n->seg_);
     memset(n, 0, sizeof *n);
+    n->lazy_ = lazy;
 }
 
 int wg_audit_normalize(wg_audit_norm_t *n, const wg_audit_view_opts_t *v, const char *text,
                        size_t len)
 {
+    return wg_audit_normalize_fold_only(n, v, NULL, text, len);
+}
+
+int wg_audit_normalize_fold_only(wg_audit_norm_t *n, const wg_audit_view_opts_t *v,
+                                 const uint64_t *fold_only, const char *text, size_t len)
+{
     n->text = text;
     n->len = len;
     n->src_start = n->src_end = NULL;
+    n->n_seg_ = 0;
+    n->copied_ = 0;
     if (len > UINT32_MAX) { /* the map holds 32-bit offsets */
         n->text = NULL;
         n->len = 0;
         return -1;
     }
     view_ctx_t vc;
-    view_prepare(&vc, v);
+    view_prepare(&vc, v, fold_only);
     const unsigned char *s = (const unsigned char *)text;
     size_t i = first_change(&vc, s, len);
     if (i == len)
@@ -482,22 +575,115 @@ int wg_audit_normalize(wg_audit_norm_t *n, const wg_audit_view_opts_t *v, const 
     return normalize_slow(n, &vc, s, len, i);
 }
 
+/* The change point that normalized byte k (< len) falls in: the last one starting at or before
+ * it. A copied text always has one at 0 (whenever it is not empty). */
+static const wg_audit_norm_seg_t *seg_find(const wg_audit_norm_t *n, size_t k)
+{
+    const wg_audit_norm_seg_t *seg = n->seg_;
+    size_t lo = 0, cnt = n->n_seg_;
+    while (cnt > 1) {
+        size_t half = cnt / 2;
+        if (seg[lo + half].norm <= k)
+            lo += half;
+        cnt -= half;
+    }
+    return &seg[lo];
+}
+
+static inline size_t seg_start(const wg_audit_norm_seg_t *g, size_t k)
+{
+    return g->olen ? g->orig : g->orig + (k - g->norm);
+}
+
+static inline size_t seg_end(const wg_audit_norm_seg_t *g, size_t k)
+{
+    return g->olen ? (size_t)g->orig + g->olen : g->orig + (k - g->norm) + 1;
+}
+
+int wg_audit_norm_map(wg_audit_norm_t *n)
+{
+    if (n->src_start || !n->copied_)
+        return 0; /* already there, or the identity */
+    size_t need = n->len ? n->len : 1;
+    if (need > n->map_cap_) {
+        uint32_t *start = realloc(n->start_, need * sizeof *start);
+        if (!start)
+            return -1;
+        n->start_ = start;
+        uint32_t *end = realloc(n->end_, need * sizeof *end);
+        if (!end)
+            return -1;
+        n->end_ = end;
+        n->map_cap_ = need;
+    }
+    uint32_t *ms = n->start_, *me = n->end_;
+    for (size_t g = 0; g < n->n_seg_; g++) {
+        const wg_audit_norm_seg_t *x = &n->seg_[g];
+        size_t to = g + 1 < n->n_seg_ ? n->seg_[g + 1].norm : n->len;
+        for (size_t k = x->norm; k < to; k++) {
+            ms[k] = (uint32_t)seg_start(x, k);
+            me[k] = (uint32_t)seg_end(x, k);
+        }
+    }
+    n->src_start = ms;
+    n->src_end = me;
+    return 0;
+}
+
 void wg_audit_norm_span(const wg_audit_norm_t *n, size_t s, size_t e, size_t *os, size_t *oe)
 {
-    if (!n->src_start) {
+    if (n->n_seg_ == 0) {
         *os = s;
         *oe = e;
         return;
     }
-    *os = n->src_start[s];
-    *oe = n->src_end[e - 1];
+    const wg_audit_norm_seg_t *a = seg_find(n, s);
+    *os = seg_start(a, s);
+    /* e - 1 usually falls in the same change point, or a few after it. */
+    const wg_audit_norm_seg_t *b = a, *last = n->seg_ + n->n_seg_ - 1;
+    if (b < last && b[1].norm <= e - 1)
+        b = seg_find(n, e - 1);
+    *oe = seg_end(b, e - 1);
+}
+
+void wg_audit_norm_fold_only(const wg_audit_view_opts_t *v, const char *words, size_t len,
+                             uint64_t *out)
+{
+    view_ctx_t vc;
+    view_prepare(&vc, v, NULL);
+    /* the characters of the words, both cases of Latin letters (the hits are caseless) */
+    uint64_t in_words[WG_AUDIT_FOLD_ONLY_WORDS] = {0};
+    const unsigned char *s = (const unsigned char *)words;
+    for (size_t i = 0; i < len;) {
+        uint32_t cp = s[i];
+        size_t cl = cp < 0x80 ? 1 : decode(s, i, len, &cp);
+        i += cl;
+        if (cp == INVALID || cp >= 0x10000)
+            continue;
+        in_words[cp >> 6] |= (uint64_t)1 << (cp & 63);
+        if ((cp | 0x20) >= 'a' && (cp | 0x20) <= 'z') {
+            uint32_t o = cp ^ 0x20;
+            in_words[o >> 6] |= (uint64_t)1 << (o & 63);
+        }
+    }
+    memset(out, 0, WG_AUDIT_FOLD_ONLY_WORDS * sizeof *out);
+    for (uint32_t cp = 0x80; cp < 0x10000; cp++) {
+        if (!bit_test(vc.bits, cp))
+            continue;
+        uint32_t f[2];
+        int nf = fold_char(&vc, cp, f), need = nf == 0;
+        for (int k = 0; k < nf && !need; k++)
+            need = f[k] >= 0x10000 || bit_test(in_words, f[k]);
+        if (need)
+            out[cp >> 6] |= (uint64_t)1 << (cp & 63);
+    }
 }
 
 char *wg_audit_normalize_dup(const wg_audit_view_opts_t *v, const char *text, size_t len,
                              size_t *out_len)
 {
     wg_audit_norm_t n;
-    wg_audit_norm_init(&n);
+    wg_audit_norm_init_lazy(&n); /* no map needed */
     char *out = NULL;
     if (wg_audit_normalize(&n, v, text, len) == 0) {
         out = malloc(n.len + 1);

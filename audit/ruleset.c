@@ -117,6 +117,7 @@ static void view_free(wg_view_t *v)
     free(v->lit_off);
     free(v->lit_rules);
     free(v->re_rules);
+    free(v->fold_only);
     hs_free_database(v->lit_db);
     hs_free_database(v->re_db);
 }
@@ -1010,6 +1011,16 @@ wg_audit_ruleset_t *wg__ruleset_parse(const char *json, size_t len, char *err)
         }
         wg_view_t *vw = &rs->views[i];
         vw->opts = (wg_audit_view_opts_t){vw->ignore, vw->n_ignore, vw->fold_digits};
+        if (vw->n_re == 0 && vw->n_lits > 0) {
+            /* literal words only: the folds that cannot change a hit are skipped */
+            vw->fold_only = malloc(WG_AUDIT_FOLD_ONLY_WORDS * sizeof *vw->fold_only);
+            if (!vw->fold_only) {
+                wg__err(err, "out of memory");
+                goto out;
+            }
+            size_t pool_len = vw->lit_off[vw->n_lits - 1] + vw->lits[vw->n_lits - 1].len;
+            wg_audit_norm_fold_only(&vw->opts, vw->lit_pool, pool_len, vw->fold_only);
+        }
     }
     rs->input_hash = input_hash(rs);
 

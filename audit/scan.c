@@ -140,7 +140,7 @@ static int adopt(wg_audit_scanner_t *s, wg_audit_ruleset_t *rs, char *err)
         }
         s->norms = n;
         for (size_t i = s->n_norms; i < rs->n_views; i++)
-            wg_audit_norm_init(&s->norms[i]);
+            wg_audit_norm_init_lazy(&s->norms[i]);
         s->n_norms = rs->n_views;
     }
     if (rs->n_rules > s->n_rules) {
@@ -296,7 +296,7 @@ static int scan_view(wg_audit_scanner_t *s, size_t vi, char *err)
     if (!v->lit_db && !v->re_db)
         return 0;
     const wg_audit_msg_t *m = s->msg;
-    if (wg_audit_normalize(&s->norms[vi], &v->opts, m->text, m->len) != 0) {
+    if (wg_audit_normalize_fold_only(&s->norms[vi], &v->opts, v->fold_only, m->text, m->len) != 0) {
         wg__err(err, "out of memory normalizing the text");
         return -1;
     }

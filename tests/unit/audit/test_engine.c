@@ -637,6 +637,45 @@ static void test_accessors(void)
     wg_audit_ruleset_unref(rs);
 }
 
+/* Spans through the normalizer's change points: a hit right after a full-width character,
+ * between and over rewritten ones, a regex over them, and a long message with thousands of
+ * change points and hits, every span checked. */
+static void test_spans_change_points(void)
+{
+    wg_audit_ruleset_t *rs = rules("{'id':'w','kind':'word','severity':'info','words':['微信',"
+                                   "'红包','a,b']},{'id':'r','kind':'regex','severity':'info',"
+                                   "'pattern':'好[,!]+的'}");
+    if (!rs)
+        return;
+    CHECK_STR(scan_text(sc, rs, "，微信"), "w@3-9");
+    CHECK_STR(scan_text(sc, rs, "，，微信！"), "w@6-12");
+    CHECK_STR(scan_text(sc, rs, "紅\u200b包，微信"), "w@0-9,w@12-18");
+    CHECK_STR(scan_text(sc, rs, "ａ，ｂ"), "w@0-9");
+    CHECK_STR(scan_text(sc, rs, "x a，b y"), "w@2-7");
+    CHECK_STR(scan_text(sc, rs, "很好，！,的"), "r@3-16");
+
+    /* 3,000 times "，微信～紅包" (18 bytes): hits at 3 and 12 of each piece. */
+    const size_t reps = 3000, piece = 18;
+    char *t = malloc(reps * piece + 1);
+    for (size_t i = 0; i < reps; i++)
+        memcpy(t + i * piece, "，微信～紅包", piece);
+    t[reps * piece] = '\0';
+    wg_audit_msg_t m = text_msg(t);
+    wg_audit_result_t res;
+    char err[WG_AUDIT_ERR_MAX];
+    CHECK_INT(wg_audit_scan(sc, rs, &m, &res, err), 0);
+    CHECK_INT(res.n_hits, 2 * reps);
+    long bad = 0;
+    for (size_t i = 0; i < res.n_hits && i < 2 * reps; i++) {
+        size_t want = (i / 2) * piece + (i % 2 ? 12 : 3);
+        if (res.hits[i].start != want || res.hits[i].end != want + 6)
+            bad++;
+    }
+    CHECK_INT(bad, 0);
+    free(t);
+    wg_audit_ruleset_unref(rs);
+}
+
 int main(void)
 {
     sc = wg_audit_scanner_new(0);
@@ -661,6 +700,7 @@ int main(void)
     TEST_RUN(test_ordering);
     TEST_RUN(test_serialized);
     TEST_RUN(test_accessors);
+    TEST_RUN(test_spans_change_points);
     wg_audit_scanner_free(sc);
     return TEST_DONE();
 }

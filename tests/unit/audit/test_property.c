@@ -105,11 +105,13 @@ static char *naive(const prule_t *rules, int n_rules, const char *text, size_t l
     return out;
 }
 
-static void test_random(void)
+/* The property over iters random rule sets drawn from alpha: words from its first n_word
+ * entries, texts from all n_all. */
+static void run_random(const char *const *alpha, size_t n_word, size_t n_all, int iters)
 {
     wg_audit_scanner_t *sc = wg_audit_scanner_new(0);
     int compared = 0, with_hits = 0;
-    for (int iter = 0; iter < 250; iter++) {
+    for (int iter = 0; iter < iters; iter++) {
         prule_t rules[MAX_RULES];
         int n_rules = 1 + (int)rnd(MAX_RULES);
         char json[8192];
@@ -126,7 +128,7 @@ static void test_random(void)
                 int chars = 1 + (int)rnd(3);
                 pr->words[w][0] = '\0';
                 for (int c = 0; c < chars; c++)
-                    strcat(pr->words[w], alphabet[rnd(N_WORD_CHARS)]);
+                    strcat(pr->words[w], alpha[rnd((uint32_t)n_word)]);
                 jl += (size_t)snprintf(json + jl, sizeof json - jl, "%s\"%s\"", w ? "," : "",
                                        pr->words[w]);
             }
@@ -140,7 +142,7 @@ static void test_random(void)
             char text[512] = "";
             int chars = (int)rnd(32);
             for (int c = 0; c < chars; c++)
-                strcat(text, alphabet[rnd(N_ALL_CHARS)]);
+                strcat(text, alpha[rnd((uint32_t)n_all)]);
             char want[65536];
             snprintf(want, sizeof want, "%s", naive(rules, n_rules, text, strlen(text)));
             const char *got = scan_text(sc, rs, text);
@@ -157,8 +159,28 @@ static void test_random(void)
     wg_audit_scanner_free(sc);
 }
 
+static void test_random(void)
+{
+    run_random(alphabet, N_WORD_CHARS, N_ALL_CHARS, 250);
+}
+
+/* Punctuation, full-width forms and their ASCII, traditional and simplified, U+3000 and the
+ * ignored space: words that contain a fold's result and words that do not, so the scan skips
+ * some folds (wg_audit_norm_fold_only) and must still find what the full normalization finds. */
+static const char *const punct_alphabet[] = {
+    "a",  "A",  ",",  "!",  "~",  "1",      "。",     "微", "信",   "红", "包", "，", "ａ",
+    "紅", "！", "～", "１", "Ａ", "\u3000", "\u200b", " ",  "\xff", "x",  "-",  "包"};
+#define N_PUNCT_WORD 14
+#define N_PUNCT_ALL (sizeof punct_alphabet / sizeof punct_alphabet[0])
+
+static void test_random_punct(void)
+{
+    run_random(punct_alphabet, N_PUNCT_WORD, N_PUNCT_ALL, 400);
+}
+
 int main(void)
 {
     TEST_RUN(test_random);
+    TEST_RUN(test_random_punct);
     return TEST_DONE();
 }

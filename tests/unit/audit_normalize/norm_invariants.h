@@ -105,4 +105,48 @@ static const char *norm_inv_check(const wg_audit_norm_t *n, const wg_audit_view_
     return NULL;
 }
 
+/* Checks lazy, a lazy normalizer's result (wg_audit_norm_init_lazy), against dense, the plain
+ * one's for the same input and view: the same text, no map arrays until wg_audit_norm_map, and
+ * wg_audit_norm_span the same as the dense arrays for every start with every end up to max_w
+ * bytes further and the last one; then wg_audit_norm_map fills arrays equal to the dense ones.
+ * Returns NULL, or what is wrong. */
+static inline const char *norm_inv_check_lazy(const wg_audit_norm_t *dense, wg_audit_norm_t *lazy,
+                                              const char *in, size_t max_w)
+{
+    if (lazy->len != dense->len || (lazy->len && memcmp(lazy->text, dense->text, lazy->len)))
+        return "the lazy text differs from the dense one";
+    if (lazy->src_start || lazy->src_end)
+        return "lazy, but the map arrays are there";
+    int copied = dense->src_start != NULL;
+    if ((lazy->text != in) != copied)
+        return "lazy and dense disagree on copying";
+    size_t len = lazy->len;
+    for (size_t s = 0; s < len; s++) {
+        size_t top = len - s > max_w ? s + max_w : len;
+        for (size_t e = s + 1; e <= len; e = (e == top && e < len) ? len : e + 1) {
+            size_t os, oe, ws = s, we = e;
+            wg_audit_norm_span(lazy, s, e, &os, &oe);
+            if (copied) {
+                ws = dense->src_start[s];
+                we = dense->src_end[e - 1];
+            }
+            if (os != ws || oe != we)
+                return "a lazy span differs from the dense map";
+            if (e == len)
+                break;
+        }
+    }
+    if (wg_audit_norm_map(lazy) != 0)
+        return "wg_audit_norm_map failed";
+    if ((lazy->src_start != NULL) != copied || (lazy->src_end != NULL) != copied)
+        return "wg_audit_norm_map: arrays for an unchanged text, or none for a copy";
+    if (copied && len &&
+        (memcmp(lazy->src_start, dense->src_start, len * sizeof(uint32_t)) ||
+         memcmp(lazy->src_end, dense->src_end, len * sizeof(uint32_t))))
+        return "wg_audit_norm_map filled other arrays than the dense ones";
+    if (wg_audit_norm_map(lazy) != 0)
+        return "wg_audit_norm_map failed the second time";
+    return NULL;
+}
+
 #endif

@@ -394,6 +394,242 @@ static void test_random_text(void)
     wg_audit_norm_free(&again);
 }
 
+/* The lazy map (wg_audit_norm_init_lazy): change points instead of two arrays, the same spans.
+ * Random text in four views, each result against the dense one. */
+static void test_lazy_random(void)
+{
+    static const uint32_t ign1[] = {' ', '*', '-', '.', '/', '_'};
+    static const uint32_t ign2[] = {' ', '1', 0xB7, 0x4FE1, 0xFFFD};
+    wg_audit_view_opts_t views[] = {
+        {NULL, 0, 0},
+        {ign1, sizeof ign1 / sizeof ign1[0], 0},
+        {ign1, sizeof ign1 / sizeof ign1[0], 1},
+        {ign2, sizeof ign2 / sizeof ign2[0], 1},
+    };
+    const size_t n_pieces = sizeof pieces / sizeof pieces[0];
+    wg_audit_norm_t dense, lazy, again;
+    wg_audit_norm_init(&dense);
+    wg_audit_norm_init_lazy(&lazy);
+    wg_audit_norm_init(&again);
+    char buf[256];
+    long failures = 0, copies = 0;
+    for (int iter = 0; iter < 4000; iter++) {
+        size_t len = 0;
+        size_t first = iter % 3 == 0 ? 12 : 0, last = iter % 3 == 0 ? 20 : n_pieces;
+        int count = (int)rng(30);
+        for (int k = 0; k < count; k++) {
+            const char *p = pieces[first + rng((uint32_t)(last - first))];
+            size_t pl = strlen(p);
+            if (len + pl > sizeof buf)
+                break;
+            memcpy(buf + len, p, pl);
+            len += pl;
+        }
+        if (rng(4) == 0 && len > 0)
+            buf[rng((uint32_t)len)] = (char)rng(256);
+        char *input = malloc(len ? len : 1);
+        memcpy(input, buf, len);
+        for (size_t k = 0; k < sizeof views / sizeof views[0]; k++) {
+            const char *bad = NULL;
+            if (wg_audit_normalize(&dense, &views[k], input, len) != 0 ||
+                wg_audit_normalize(&lazy, &views[k], input, len) != 0)
+                bad = "failed";
+            if (!bad)
+                bad = norm_inv_check_lazy(&dense, &lazy, input, 12);
+            /* After wg_audit_norm_map the lazy result passes the same invariants. */
+            if (!bad)
+                bad = norm_inv_check(&lazy, &views[k], input, len, &again);
+            if (bad && failures++ < 10)
+                fprintf(stderr, "iteration %d, view %zu: %s\n", iter, k, bad);
+            copies += dense.src_start != NULL;
+        }
+        free(input);
+    }
+    CHECK_INT(failures, 0);
+    CHECK(copies > 1000);
+    wg_audit_norm_free(&dense);
+    wg_audit_norm_free(&lazy);
+    wg_audit_norm_free(&again);
+}
+
+/* Spans over many change points: 1 MiB of chat text where every few characters change, a hit
+ * right after a full-width character, spans from inside one change point to inside another,
+ * and the 4-byte reads of the fast scan at every distance from the end. */
+static void test_lazy_many_changes(void)
+{
+    static const uint32_t ign[] = {' ', '-'};
+    wg_audit_view_opts_t plain = {NULL, 0, 0}, view = {ign, 2, 1};
+    wg_audit_norm_t dense, lazy, again;
+    wg_audit_norm_init(&dense);
+    wg_audit_norm_init_lazy(&lazy);
+    wg_audit_norm_init(&again);
+
+    /* A hit right after a full-width comma: "微信" is normalized bytes [1, 7), source [3, 9). */
+    const char *t = "，微信";
+    CHECK_INT(wg_audit_normalize(&lazy, &plain, t, strlen(t)), 0);
+    CHECK_MEM(lazy.text, lazy.len, ",微信", 7);
+    CHECK(lazy.src_start == NULL && lazy.text != t);
+    size_t os = 0, oe = 0;
+    wg_audit_norm_span(&lazy, 1, 7, &os, &oe);
+    CHECK(os == 3 && oe == 9);
+    wg_audit_norm_span(&lazy, 0, 4, &os, &oe); /* from the comma into the run */
+    CHECK(os == 0 && oe == 6);
+    wg_audit_norm_span(&lazy, 0, 1, &os, &oe); /* the comma alone: its whole source */
+    CHECK(os == 0 && oe == 3);
+
+    /* Between two rewritten characters, and over a dropped one. */
+    t = "紅\xE2\x80\x8B包ab，c";
+    CHECK_INT(wg_audit_normalize(&lazy, &plain, t, strlen(t)), 0);
+    CHECK_MEM(lazy.text, lazy.len, "红包ab,c", 10);
+    wg_audit_norm_span(&lazy, 0, 6, &os, &oe); /* 红包: source 紅 ZWSP 包 */
+    CHECK(os == 0 && oe == 9);
+    wg_audit_norm_span(&lazy, 3, 9, &os, &oe); /* 包ab, */
+    CHECK(os == 6 && oe == 14);
+    wg_audit_norm_span(&lazy, 7, 8, &os, &oe); /* b */
+    CHECK(os == 10 && oe == 11);
+    wg_audit_norm_span(&lazy, 9, 10, &os, &oe); /* c */
+    CHECK(os == 14 && oe == 15);
+
+    /* The same object, identity again: no change points left over. */
+    CHECK_INT(wg_audit_normalize(&lazy, &plain, "abc", 3), 0);
+    wg_audit_norm_span(&lazy, 1, 3, &os, &oe);
+    CHECK(os == 1 && oe == 3 && lazy.src_start == NULL);
+    CHECK_INT(wg_audit_norm_map(&lazy), 0);
+    CHECK(lazy.src_start == NULL);
+
+    /* Invalid 3-byte words (overlong E0, surrogate ED) and the valid edges next to them, at
+     * every distance from the end, inside CJK text (the fast scan's 4-byte reads). */
+    static const char *const edge[] = {"\xE0\x80\x80", "\xE0\x9F\xBF", "\xED\xA0\x80",
+                                       "\xED\xBF\xBF", "\xE0\xA0\x80", "\xED\x9F\xBF",
+                                       "\xEF\xBF\xBF", "\xEF\xBC\x8C", "\xE3\x80\x80"};
+    long failures = 0;
+    for (size_t k = 0; k < sizeof edge / sizeof edge[0]; k++)
+        for (int before = 0; before < 4; before++)
+            for (int after = 0; after < 5; after++) {
+                char b[64];
+                size_t len = 0;
+                for (int j = 0; j < before; j++)
+                    len += put_utf8(0x4FE1, b + len);
+                memcpy(b + len, edge[k], 3);
+                len += 3;
+                for (int j = 0; j < after; j++)
+                    b[len++] = j % 2 ? 'x' : '1';
+                for (int v = 0; v < 2; v++) {
+                    const wg_audit_view_opts_t *vo = v ? &view : &plain;
+                    const char *bad = NULL;
+                    if (wg_audit_normalize(&dense, vo, b, len) != 0 ||
+                        wg_audit_normalize(&lazy, vo, b, len) != 0)
+                        bad = "failed";
+                    if (!bad)
+                        bad = norm_inv_check(&dense, vo, b, len, &again);
+                    if (!bad)
+                        bad = norm_inv_check_lazy(&dense, &lazy, b, len);
+                    /* U+0800, U+D7FF and U+FFFF stay; the invalid ones and the folds change */
+                    if (!bad && (k == 4 || k == 5 || k == 6) && dense.src_start)
+                        bad = "a valid 3-byte character was copied";
+                    if (!bad && k != 4 && k != 5 && k != 6 && !dense.src_start)
+                        bad = "an invalid or folded 3-byte character was not";
+                    if (bad && failures++ < 10)
+                        fprintf(stderr, "edge %zu, %d before, %d after, view %d: %s\n", k, before,
+                                after, v, bad);
+                }
+            }
+    CHECK_INT(failures, 0);
+
+    /* 1 MiB: thousands of change points of every kind. */
+    static const char *const piece[] = {"微信", "，", "紅包", "ab", "\xE2\x80\x8B", "①",
+                                        "⑫",    " ",  "-",    "Ａ", "转账好的",     "\xFF",
+                                        "。",   "1",  "～",   "賬"};
+    const size_t n_piece = sizeof piece / sizeof piece[0];
+    char *in = malloc(MIB + 16);
+    size_t len = 0;
+    while (len < MIB) {
+        const char *p = piece[rng((uint32_t)n_piece)];
+        memcpy(in + len, p, strlen(p));
+        len += strlen(p);
+    }
+    for (int v = 0; v < 2; v++) {
+        const wg_audit_view_opts_t *vo = v ? &view : &plain;
+        CHECK_INT(wg_audit_normalize(&dense, vo, in, len), 0);
+        CHECK_INT(wg_audit_normalize(&lazy, vo, in, len), 0);
+        CHECK(lazy.n_seg_ > 100000); /* so many change points */
+        const char *bad = norm_inv_check_lazy(&dense, &lazy, in, 4);
+        if (bad)
+            fprintf(stderr, "1 MiB, view %d: %s\n", v, bad);
+        CHECK(bad == NULL);
+        bad = norm_inv_check(&dense, vo, in, len, &again);
+        if (bad)
+            fprintf(stderr, "1 MiB, view %d: %s\n", v, bad);
+        CHECK(bad == NULL);
+    }
+    free(in);
+    wg_audit_norm_free(&dense);
+    wg_audit_norm_free(&lazy);
+    wg_audit_norm_free(&again);
+    /* free keeps the kind: a lazy one stays lazy */
+    CHECK(lazy.lazy_ == 1 && lazy.seg_ == NULL);
+}
+
+static int fold_bit(const uint64_t *bits, uint32_t cp)
+{
+    return (int)((bits[cp >> 6] >> (cp & 63)) & 1);
+}
+
+/* wg_audit_norm_fold_only: which rewrites a view of literal words still needs; and
+ * wg_audit_normalize_fold_only, which skips the others. */
+static void test_fold_only(void)
+{
+    static const uint32_t ign[] = {' ', ','};
+    wg_audit_view_opts_t plain = {NULL, 0, 0}, view = {ign, 2, 1};
+    uint64_t *bits = malloc(WG_AUDIT_FOLD_ONLY_WORDS * sizeof *bits);
+    const char *words = "红包微信a1";
+    wg_audit_norm_fold_only(&plain, words, strlen(words), bits);
+    CHECK(fold_bit(bits, 0x7D05));  /* 紅 -> 红, in a word */
+    CHECK(!fold_bit(bits, 0x8F49)); /* 轉 -> 转, in none */
+    CHECK(fold_bit(bits, 0xFF41));  /* ａ -> a */
+    CHECK(fold_bit(bits, 0xFF21));  /* Ａ -> A: caseless hits */
+    CHECK(!fold_bit(bits, 0xFF42)); /* ｂ -> b, in none */
+    CHECK(!fold_bit(bits, 0xFF0C)); /* ， -> ',', in none */
+    CHECK(fold_bit(bits, 0xFF11));  /* １ -> 1 */
+    CHECK(fold_bit(bits, 0x200B));  /* dropped: always */
+    CHECK(fold_bit(bits, 0xFEFF));
+    CHECK(!fold_bit(bits, 0x3000)); /* U+3000 -> ' ', in none */
+    CHECK(!fold_bit(bits, 0x2460)); /* ① is not a digit in this view: unchanged */
+    CHECK(!fold_bit(bits, 0x4FE1)); /* 信 does not change at all */
+    /* with digits and an ignore set: what becomes ignored is dropped, so needed */
+    wg_audit_norm_fold_only(&view, words, strlen(words), bits);
+    CHECK(fold_bit(bits, 0xFF0C));  /* ， -> ',' -> dropped */
+    CHECK(fold_bit(bits, 0x3000));  /* -> ' ' -> dropped */
+    CHECK(fold_bit(bits, 0x2460));  /* ① -> 1 */
+    CHECK(fold_bit(bits, 0x2469));  /* ⑩ -> 10: 1 is in a word */
+    CHECK(!fold_bit(bits, 0x2462)); /* ③ -> 3, in none */
+    CHECK(fold_bit(bits, 0x58F9));  /* 壹 -> 1 */
+
+    /* Skipped rewrites leave the text as it is: no copy at all when all are skipped. */
+    wg_audit_norm_fold_only(&plain, words, strlen(words), bits);
+    wg_audit_norm_t n;
+    wg_audit_norm_init_lazy(&n);
+    const char *t = "你好，轉賬～\xE3\x80\x80ｂ";
+    CHECK_INT(wg_audit_normalize_fold_only(&n, &plain, bits, t, strlen(t)), 0);
+    CHECK(n.text == t && n.len == strlen(t));
+    /* the needed ones are made, the others kept, spans as always */
+    t = "，紅包\xE2\x80\x8Bａ，ｂ\xFF";
+    CHECK_INT(wg_audit_normalize_fold_only(&n, &plain, bits, t, strlen(t)), 0);
+    CHECK_MEM(n.text, n.len, "，红包a，ｂ\xEF\xBF\xBD", strlen("，红包a，ｂ\xEF\xBF\xBD"));
+    size_t os = 0, oe = 0;
+    wg_audit_norm_span(&n, 3, 9, &os, &oe); /* 红包 */
+    CHECK(os == 3 && oe == 9);
+    wg_audit_norm_span(&n, 9, 10, &os, &oe); /* a, after the dropped ZWSP */
+    CHECK(os == 12 && oe == 15);
+    wg_audit_norm_span(&n, 10, 13, &os, &oe); /* the kept ， */
+    CHECK(os == 15 && oe == 18);
+    /* NULL: everything, as wg_audit_normalize */
+    CHECK_INT(wg_audit_normalize_fold_only(&n, &plain, NULL, t, strlen(t)), 0);
+    CHECK_MEM(n.text, n.len, ",红包a,b\xEF\xBF\xBD", strlen(",红包a,b\xEF\xBF\xBD"));
+    wg_audit_norm_free(&n);
+    free(bits);
+}
+
 /* Fills buf[0..len) with copies of s (len a multiple of strlen(s)). */
 static void fill(char *buf, size_t len, const char *s)
 {
@@ -509,5 +745,8 @@ int main(void)
     TEST_RUN(test_random_text);
     TEST_RUN(test_large);
     TEST_RUN(test_api_edges);
+    TEST_RUN(test_lazy_random);
+    TEST_RUN(test_lazy_many_changes);
+    TEST_RUN(test_fold_only);
     return TEST_DONE();
 }
