@@ -7,6 +7,7 @@
 # and runs `wegate serve` in the foreground on 127.0.0.1:8080. It prints a command that sends a
 # correctly signed demo callback and the psql command that shows the stored rows.
 # Ctrl-C stops the gateway and PostgreSQL. A second run reuses the cluster and the config.
+# shellcheck disable=SC2154,SC2317 # q_* are set by eval; stop_all runs from a trap
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -24,23 +25,37 @@ bin="$root/build/release/gateway/wegate"
 # The cluster's place and port are chosen on the first run and kept in var/quickstart.env.
 # As root, PostgreSQL runs as the postgres user, who may not traverse the clone's path (a 0700
 # /root, say): its data then lives under /var/lib.
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port_from() {
+    local p=$1
+    while port_busy "$p"; do
+        p=$((p + 1))
+    done
+    echo "$p"
+}
 mkdir -p var
 state=var/quickstart.env
+config=var/wegate.json
+old_port=""
 if [ -f "$state" ]; then
     # shellcheck disable=SC1090
     . "$state"
+    bash deploy/pg.sh stop "$pg_dir" # ours, left running by an interrupted run
+    if port_busy "$pg_port"; then
+        # Something else took the port since the last run: move to a free one.
+        old_port=$pg_port
+        pg_port=$(free_port_from $((pg_port + 1)))
+        say "port $old_port is taken now; PostgreSQL moves to $pg_port"
+    fi
 else
     if [ "$(id -u)" = 0 ]; then
         pg_dir=/var/lib/wegate-quickstart/pg
     else
         pg_dir="$root/var/pg"
     fi
-    pg_port=55432
-    while (exec 3<>"/dev/tcp/127.0.0.1/$pg_port") 2>/dev/null; do
-        pg_port=$((pg_port + 1))
-    done
-    printf 'pg_dir=%q\npg_port=%q\n' "$pg_dir" "$pg_port" >"$state"
+    pg_port=$(free_port_from 55432)
 fi
+printf 'pg_dir=%q\npg_port=%q\n' "$pg_dir" "$pg_port" >"$state"
 if [ "$(id -u)" = 0 ]; then
     mkdir -p "$(dirname "$pg_dir")"
     chmod 0755 "$(dirname "$pg_dir")"
@@ -59,7 +74,6 @@ stop_all() {
 
 say "PostgreSQL data in $pg_dir, port $pg_port"
 bash deploy/pg.sh init "$pg_dir"
-bash deploy/pg.sh stop "$pg_dir" # a cluster left running by an interrupted run
 bash deploy/pg.sh start "$pg_dir" "$pg_port"
 trap stop_all EXIT
 trap 'exit 130' INT
@@ -67,7 +81,19 @@ trap 'exit 143' TERM
 bash deploy/pg.sh createdb "$pg_dir" "$pg_port" wegate
 db_url=$(bash deploy/pg.sh url "$pg_dir" "$pg_port" wegate)
 
-config=var/wegate.json
+if [ -n "$old_port" ] && [ -f "$config" ]; then
+    # Follow the move in the config this script wrote (a URL pointing elsewhere is left alone).
+    OLD_URL=$(bash deploy/pg.sh url "$pg_dir" "$old_port" wegate) NEW_URL="$db_url" perl -MJSON::PP -e '
+        local $/; open(my $f, "<", $ARGV[0]) or die "$!\n";
+        my $c = JSON::PP->new->decode(<$f>);
+        exit 0 unless ($c->{database}{url} // "") eq $ENV{OLD_URL};
+        $c->{database}{url} = $ENV{NEW_URL};
+        open($f, ">", "$ARGV[0].tmp") or die "$!\n";
+        print $f JSON::PP->new->pretty->canonical->encode($c);
+        close($f) or die "$!\n";
+        rename("$ARGV[0].tmp", $ARGV[0]) or die "$!\n";
+    ' "$config"
+fi
 if [ ! -f "$config" ]; then
     say "writing $config (from deploy/wegate.example.json)"
     DB_URL="$db_url" perl -MJSON::PP -e '

@@ -3,7 +3,10 @@
 # evhttp server answering 200 (the ceiling) and the typical peer stack (Node.js + @wecom/crypto +
 # pg, one INSERT per callback), in the same run on the same PostgreSQL. wrk posts distinct
 # pre-encrypted callbacks (gen_callbacks); the table is emptied before each run, and every
-# answered callback must be in it afterwards.
+# answered callback must be in it afterwards. Per run it prints req/s, p50/p99/max latency,
+# errors, answered vs rows, the group-commit batch sizes (read from the table: rows committed by
+# one transaction share xmin) and where the CPU went (wrk, server, PostgreSQL, irq/softirq, and
+# other processes, which skew a run); then the medians and the goals of issue 4.
 #
 #   bash tests/bench/callback/run.sh    (from the repo root; deploy/test.sh --bench runs it)
 # Needs: $WG_BUILD (a Release build dir) and WG_TEST_PG_DIR/WG_TEST_PG_PORT (deploy/test.sh).
@@ -12,9 +15,9 @@
 #   threads), BENCH_LOG_LEVEL (warn), BENCH_ONLY ("bare wegate node").
 # Exit status: 1 when a contestant stored fewer rows than it answered or the setup failed;
 # goals missed are reported, not failed.
+# shellcheck disable=SC2046,SC2154,SC2317 # pid lists split on purpose; w_* set by eval; traps
 set -euo pipefail
 cd "$(dirname "$0")/../../.."
-root=$(pwd)
 
 : "${WG_BUILD:?set WG_BUILD to a Release build dir (deploy/test.sh --bench does)}"
 : "${WG_TEST_PG_DIR:?set WG_TEST_PG_DIR and WG_TEST_PG_PORT (deploy/test.sh --bench does)}"
