@@ -14,6 +14,8 @@ static const struct {
     {"migrate", wg_cli_migrate, "apply the database migrations"},
     {"crypto", wg_cli_crypto, "sign, encrypt or decrypt a WeCom callback (debugging)"},
     {"rules", wg_cli_rules, "check, compile, test, bench or export audit rules"},
+    {"outbox", wg_cli_outbox, "list outbox rows or re-queue a dead one"},
+    {"notify", wg_cli_notify, "queue one message on a channel (test a channel)"},
 };
 
 static void usage(FILE *out)

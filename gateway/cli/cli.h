@@ -13,5 +13,9 @@ int wg_cli_check_config(int argc, char **argv);
 int wg_cli_migrate(int argc, char **argv);
 int wg_cli_crypto(int argc, char **argv);
 int wg_cli_rules(int argc, char **argv);
+int wg_cli_outbox(int argc, char **argv);
+int wg_cli_notify(int argc, char **argv);
+/* `wegate rules push-intercept` (gateway/cli/rules_push.c); argv[0] is "push-intercept". */
+int wg_cli_rules_push_intercept(int argc, char **argv);
 
 #endif

@@ -40,6 +40,8 @@ static const char usage_main[] =
     "  test FILE                 scan JSON lines from stdin; print one JSON line of hits each\n"
     "  bench FILE CORPUS         scan CORPUS (UTF-8, one message per line); print throughput\n"
     "  export-intercept FILE     print WeCom add_intercept_rule bodies for the word rules\n"
+    "  push-intercept --corp C FILE\n"
+    "                            create those rules in the corp through the WeCom API\n"
     "\n"
     "'wegate rules <command> --help' describes one command.\n"
     "Exit codes: 0 success, 1 the input failed a check, 2 usage error.\n";
@@ -735,8 +737,12 @@ int wg_cli_rules(int argc, char **argv)
         const char *name;
         int (*run)(int argc, char **argv);
     } cmds[] = {
-        {"check", cmd_check}, {"compile", cmd_compile},         {"test", cmd_test},
-        {"bench", cmd_bench}, {"export-intercept", cmd_export},
+        {"check", cmd_check},
+        {"compile", cmd_compile},
+        {"test", cmd_test},
+        {"bench", cmd_bench},
+        {"export-intercept", cmd_export},
+        {"push-intercept", wg_cli_rules_push_intercept},
     };
     if (argc < 2) {
         fputs(usage_main, stderr);

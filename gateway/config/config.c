@@ -18,6 +18,18 @@
 #define MAX_CORPS 1024
 #define MAX_RECEIVERS 64 /* per corp */
 #define MAX_RECEIVE_IDS 16
+#define MAX_CHANNELS 64 /* per corp */
+/* message/send takes at most 1000 user ids in touser (PROTOCOL.md §5). */
+#define WECOM_MAX_TOUSER 1000
+#define USERID_MAX_CHARS 64
+#define DEFAULT_API_BASE "https://qyapi.weixin.qq.com"
+/* PROTOCOL.md §5: message/send drops messages to one member above 30 a minute or 1000 an hour;
+ * a group robot takes at most 20 a minute. */
+#define WECOM_MEMBER_PER_MINUTE 30
+#define WECOM_MEMBER_PER_HOUR 1000
+#define WECOM_ROBOT_PER_MINUTE 20
+#define MINUTE_MS 60000
+#define HOUR_MS 3600000
 #define NAME_MAX_CHARS 32  /* corp and receiver names, used in URLs and rows */
 #define ID_MAX_CHARS 64    /* corp ids, suite ids: "ww" + 16 hex digits in practice */
 #define TOKEN_MAX_CHARS 32 /* PROTOCOL.md §1: Token is at most 32 letters or digits */
@@ -41,12 +53,15 @@ enum key_type {
     K_OBJECT,    /* a nested object whose keys fill the same struct ("http", "database") */
     K_CORPS,     /* the array of corps */
     K_RECEIVERS, /* a corp's object of named receivers */
+    K_CHANNELS,  /* a corp's object of named channels */
+    K_BOOL,      /* int field, 0 or 1, from true/false */
 };
 
 enum {
     KEY_REQUIRED = 1 << 0,
     KEY_SECRET = 1 << 1,        /* "env:NAME" and "file:/path" resolved; never shown */
     KEY_DEFAULT_CORES = 1 << 2, /* the default is the number of online cores */
+    KEY_NULLABLE = 1 << 3,      /* K_STRING: JSON null is the same as leaving the key out */
 };
 
 struct key {
@@ -56,7 +71,8 @@ struct key {
     enum key_type type;
     unsigned flags;
     /* Into the struct of the key's scope: wg_config_t at the top, in "http" and "database";
-     * wg_config_corp_t in "corps[]"; wg_config_receiver_t in "corps[].receivers.*". */
+     * wg_config_corp_t in "corps[]"; wg_config_receiver_t in "corps[].receivers.*";
+     * wg_config_channel_t in "corps[].channels.*". */
     size_t offset;
     size_t source_offset; /* secrets: the char * that records where the value came from */
     int64_t min, max, def;
@@ -74,10 +90,20 @@ static const char *check_token(const char *value);
 static const char *check_aes_key(const char *value);
 static const char *check_pg_url(const char *value);
 static void show_pg_url(FILE *out, const char *url);
+static const char *check_path(const char *value);
+static const char *check_api_base(const char *value);
+static const char *check_secret_text(const char *value);
+static const char *check_channel_type(const char *value);
+static const char *check_format(const char *value);
+static const char *check_userids(const char *value);
+static const char *check_robot_key(const char *value);
+static const char *check_https_url(const char *value);
+static void show_url_host(FILE *out, const char *url);
 
 #define CFG(field) offsetof(wg_config_t, field)
 #define CORP(field) offsetof(wg_config_corp_t, field)
 #define RCV(field) offsetof(wg_config_receiver_t, field)
+#define CHAN(field) offsetof(wg_config_channel_t, field)
 
 static const struct key keys[] = {
     {.path = "listen", .type = K_LISTEN, .def_str = "127.0.0.1:8080"},
@@ -98,12 +124,6 @@ static const struct key keys[] = {
     {.path = "http.read_timeout_ms",
      .type = K_INT,
      .offset = CFG(http_read_timeout_ms),
-     .min = 100,
-     .max = 600000,
-     .def = 10000},
-    {.path = "http.write_timeout_ms",
-     .type = K_INT,
-     .offset = CFG(http_write_timeout_ms),
      .min = 100,
      .max = 600000,
      .def = 10000},
@@ -140,6 +160,73 @@ static const struct key keys[] = {
      .min = 1,
      .max = 10000,
      .def = 256},
+    {.path = "outbox", .type = K_OBJECT},
+    {.path = "outbox.poll_ms",
+     .type = K_INT,
+     .offset = CFG(outbox_poll_ms),
+     .min = 10,
+     .max = 600000,
+     .def = 500},
+    {.path = "outbox.batch",
+     .type = K_INT,
+     .offset = CFG(outbox_batch),
+     .min = 1,
+     .max = 1000,
+     .def = 64},
+    {.path = "outbox.concurrency",
+     .type = K_INT,
+     .offset = CFG(outbox_concurrency),
+     .min = 1,
+     .max = 1024,
+     .def = 16},
+    {.path = "outbox.max_attempts",
+     .type = K_INT,
+     .offset = CFG(outbox_max_attempts),
+     .min = 1,
+     .max = 1000,
+     .def = 10},
+    {.path = "outbox.backoff_min_ms",
+     .type = K_INT,
+     .offset = CFG(outbox_backoff_min_ms),
+     .min = 1,
+     .max = 86400000,
+     .def = 1000},
+    {.path = "outbox.backoff_max_ms",
+     .type = K_INT,
+     .offset = CFG(outbox_backoff_max_ms),
+     .min = 1,
+     .max = 7 * 86400000,
+     .def = 3600000},
+    {.path = "outbox.lease_ms",
+     .type = K_INT,
+     .offset = CFG(outbox_lease_ms),
+     .min = 200,
+     .max = 86400000,
+     .def = 60000},
+    {.path = "outbox.connections",
+     .type = K_INT,
+     .offset = CFG(outbox_connections),
+     .min = 1,
+     .max = 16,
+     .def = 2},
+    {.path = "http_client", .type = K_OBJECT},
+    {.path = "http_client.ca_file",
+     .type = K_STRING,
+     .flags = KEY_NULLABLE,
+     .offset = CFG(http_client_ca_file),
+     .check = check_path},
+    {.path = "http_client.connect_timeout_ms",
+     .type = K_INT,
+     .offset = CFG(http_client_connect_timeout_ms),
+     .min = 100,
+     .max = 600000,
+     .def = 5000},
+    {.path = "http_client.response_timeout_ms",
+     .type = K_INT,
+     .offset = CFG(http_client_response_timeout_ms),
+     .min = 100,
+     .max = 600000,
+     .def = 15000},
     {.path = "corps", .type = K_CORPS, .flags = KEY_REQUIRED},
     {.path = "corps[].name",
      .type = K_STRING,
@@ -184,6 +271,84 @@ static const struct key keys[] = {
      .source_offset = RCV(encoding_aes_key_source),
      .check = check_aes_key},
     {.path = "corps[].receivers.*.receive_ids", .type = K_IDS, .offset = 0},
+    {.path = "corps[].api_base",
+     .type = K_STRING,
+     .offset = CORP(api_base),
+     .check = check_api_base},
+    {.path = "corps[].api_insecure", .type = K_BOOL, .offset = CORP(api_insecure)},
+    {.path = "corps[].agent_secret",
+     .type = K_STRING,
+     .flags = KEY_SECRET,
+     .offset = CORP(agent_secret),
+     .source_offset = CORP(agent_secret_source),
+     .check = check_secret_text},
+    {.path = "corps[].quotas", .type = K_OBJECT},
+    {.path = "corps[].quotas.member_per_minute",
+     .type = K_INT,
+     .offset = CORP(quota_member_per_minute),
+     .min = 0,
+     .max = 1000000,
+     .def = WECOM_MEMBER_PER_MINUTE,
+     .range_note = " (0: not enforced)"},
+    {.path = "corps[].quotas.member_per_hour",
+     .type = K_INT,
+     .offset = CORP(quota_member_per_hour),
+     .min = 0,
+     .max = 1000000,
+     .def = WECOM_MEMBER_PER_HOUR,
+     .range_note = " (0: not enforced)"},
+    {.path = "corps[].quotas.robot_per_minute",
+     .type = K_INT,
+     .offset = CORP(quota_robot_per_minute),
+     .min = 0,
+     .max = 1000000,
+     .def = WECOM_ROBOT_PER_MINUTE,
+     .range_note = " (0: not enforced)"},
+    {.path = "corps[].quotas.minute_ms",
+     .type = K_INT,
+     .offset = CORP(quota_minute_ms),
+     .min = 100,
+     .max = MINUTE_MS,
+     .def = MINUTE_MS,
+     .range_note = " (WeCom's minute; shorter only in tests)"},
+    {.path = "corps[].quotas.hour_ms",
+     .type = K_INT,
+     .offset = CORP(quota_hour_ms),
+     .min = 100,
+     .max = HOUR_MS,
+     .def = HOUR_MS,
+     .range_note = " (WeCom's hour; shorter only in tests)"},
+    {.path = "corps[].channels", .type = K_CHANNELS},
+    {.path = "corps[].channels.*.type",
+     .type = K_STRING,
+     .flags = KEY_REQUIRED,
+     .offset = CHAN(type_name),
+     .check = check_channel_type},
+    {.path = "corps[].channels.*.format",
+     .type = K_STRING,
+     .offset = CHAN(format_name),
+     .check = check_format},
+    {.path = "corps[].channels.*.to", .type = K_STRING, .offset = CHAN(to), .check = check_userids},
+    {.path = "corps[].channels.*.key",
+     .type = K_STRING,
+     .flags = KEY_SECRET,
+     .offset = CHAN(key),
+     .source_offset = CHAN(key_source),
+     .check = check_robot_key},
+    {.path = "corps[].channels.*.url",
+     .type = K_STRING,
+     .flags = KEY_SECRET,
+     .offset = CHAN(url),
+     .source_offset = CHAN(url_source),
+     .check = check_https_url,
+     .show = show_url_host},
+    {.path = "corps[].channels.*.secret",
+     .type = K_STRING,
+     .flags = KEY_SECRET,
+     .offset = CHAN(secret),
+     .source_offset = CHAN(secret_source),
+     .check = check_secret_text},
+    {.path = "corps[].channels.*.insecure", .type = K_BOOL, .offset = CHAN(insecure)},
 };
 
 #define N_KEYS (sizeof keys / sizeof keys[0])
@@ -296,6 +461,122 @@ static void show_pg_url(FILE *out, const char *url)
     fwrite(rest, 1, query ? (size_t)(query - rest) : strlen(rest), out);
     if (query)
         fputs("?***", out);
+}
+
+static const char *const channel_type_names[] = {[WG_CHANNEL_WECOM_APP] = "wecom_app",
+                                                 [WG_CHANNEL_ROBOT] = "robot",
+                                                 [WG_CHANNEL_WEBHOOK] = "webhook"};
+static const char *const format_names[] = {[WG_FORMAT_MARKDOWN] = "markdown",
+                                           [WG_FORMAT_TEXT] = "text",
+                                           [WG_FORMAT_TEXTCARD] = "textcard"};
+
+static int name_index(const char *const *names, size_t n, const char *value)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(value, names[i]) == 0)
+            return (int)i;
+    return -1;
+}
+
+static bool is_printable(const char *s)
+{
+    for (; *s; s++)
+        if (*s <= ' ' || *s > '~')
+            return false;
+    return true;
+}
+
+static const char *check_path(const char *value)
+{
+    return value[0] == '/' ? NULL : "must be an absolute path";
+}
+
+/* scheme://host[:port] with an optional path prefix, no query, no user info. */
+static bool is_base_url(const char *value, const char *scheme)
+{
+    size_t n = strlen(scheme);
+    if (strncmp(value, scheme, n) != 0 || !is_printable(value))
+        return false;
+    const char *host = value + n;
+    size_t host_len = strcspn(host, "/?#");
+    return host_len > 0 && memchr(host, '@', host_len) == NULL;
+}
+
+static const char *check_api_base(const char *value)
+{
+    if (!is_base_url(value, "https://") || strpbrk(value, "?#"))
+        return "must be an https:// URL without query (e.g. \"" DEFAULT_API_BASE "\")";
+    return NULL;
+}
+
+static const char *check_https_url(const char *value)
+{
+    return is_base_url(value, "https://") && !strchr(value, '#')
+               ? NULL
+               : "must be an https:// URL (printable ASCII, no spaces, no user info)";
+}
+
+static const char *check_secret_text(const char *value)
+{
+    return value[0] && is_printable(value) ? NULL
+                                           : "must be non-empty printable ASCII without spaces";
+}
+
+static const char *check_channel_type(const char *value)
+{
+    return name_index(channel_type_names, 3, value) >= 0
+               ? NULL
+               : "must be one of wecom_app, robot, webhook";
+}
+
+static const char *check_format(const char *value)
+{
+    return name_index(format_names, 3, value) >= 0 ? NULL
+                                                   : "must be one of markdown, text, textcard";
+}
+
+/* "userid|userid|..." as message/send's touser takes it; "@all" is refused on purpose (an
+ * alert to the whole company is not a configuration slip we want to make easy). */
+static const char *check_userids(const char *value)
+{
+    static const char *const msg =
+        "must be 1 to 1000 user ids separated by '|' (letters, digits, '_', '-', '.', '@')";
+    size_t ids = 0, len = 0;
+    for (const char *c = value;; c++) {
+        if (*c == '|' || *c == '\0') {
+            if (len == 0 || len > USERID_MAX_CHARS)
+                return msg;
+            ids++;
+            len = 0;
+            if (*c == '\0')
+                break;
+            continue;
+        }
+        if (!is_ascii_alnum(*c) && *c != '_' && *c != '-' && *c != '.' && *c != '@')
+            return msg;
+        len++;
+    }
+    if (strcmp(value, "@all") == 0 || strstr(value, "@all|") == value || strstr(value, "|@all"))
+        return "must name user ids, not @all";
+    return ids <= WECOM_MAX_TOUSER ? NULL : msg;
+}
+
+static const char *check_robot_key(const char *value)
+{
+    size_t n = 0;
+    for (; value[n]; n++)
+        if (!is_ascii_alnum(value[n]) && value[n] != '-' && value[n] != '_')
+            return "must be the robot's key (letters, digits, '-', '_')";
+    return n >= 1 && n <= 128 ? NULL : "must be the robot's key (1 to 128 characters)";
+}
+
+/* A webhook URL may carry a token in its path or query: show scheme and host only. */
+static void show_url_host(FILE *out, const char *url)
+{
+    const char *host = strstr(url, "://") + 3; /* check_https_url made sure it is there */
+    fwrite(url, 1, (size_t)(host - url) + strcspn(host, "/?#"), out);
+    if (host[strcspn(host, "/?#")])
+        fputs("/***", out);
 }
 
 /* ---- Errors and JSON paths ---------------------------------------------------------------- */
@@ -766,6 +1047,77 @@ static int parse_receivers(struct parser *p, json_t *v, const char *path, wg_con
     return 0;
 }
 
+/* The keys a channel of each type takes (the table has one scope for all types). */
+static int check_channel(struct parser *p, const wg_config_corp_t *corp, wg_config_channel_t *ch,
+                         const char *path)
+{
+    struct pathbuf field;
+    ch->type = (wg_channel_type_t)name_index(channel_type_names, 3, ch->type_name);
+    ch->format = ch->format_name ? (wg_channel_format_t)name_index(format_names, 3, ch->format_name)
+                                 : WG_FORMAT_MARKDOWN;
+    const char *type = ch->type_name;
+    struct {
+        const char *key;
+        bool set, allowed, required;
+    } rules[] = {
+        {"format", ch->format_name != NULL, ch->type != WG_CHANNEL_WEBHOOK, false},
+        {"to", ch->to != NULL, ch->type != WG_CHANNEL_WEBHOOK, false},
+        {"key", ch->key != NULL, ch->type == WG_CHANNEL_ROBOT, ch->type == WG_CHANNEL_ROBOT},
+        {"url", ch->url != NULL, ch->type == WG_CHANNEL_WEBHOOK, ch->type == WG_CHANNEL_WEBHOOK},
+        {"secret", ch->secret != NULL, ch->type == WG_CHANNEL_WEBHOOK,
+         ch->type == WG_CHANNEL_WEBHOOK},
+        {"insecure", ch->insecure != 0, ch->type == WG_CHANNEL_WEBHOOK, false},
+    };
+    for (size_t i = 0; i < sizeof rules / sizeof rules[0]; i++) {
+        path_key(&field, path, rules[i].key);
+        if (rules[i].set && !rules[i].allowed)
+            return fail(p, field.s, "is not used by a %s channel", type);
+        if (!rules[i].set && rules[i].required)
+            return fail(p, field.s, "is required for a %s channel", type);
+    }
+    if (ch->format == WG_FORMAT_TEXTCARD && ch->type != WG_CHANNEL_WECOM_APP) {
+        path_key(&field, path, "format");
+        return fail(p, field.s, "textcard is for wecom_app channels only");
+    }
+    if (ch->type == WG_CHANNEL_WECOM_APP && (corp->agent_id <= 0 || !corp->agent_secret))
+        return fail(p, path, "a wecom_app channel needs the corp's agent_id and agent_secret");
+    return 0;
+}
+
+static int parse_channels(struct parser *p, json_t *v, const char *path, wg_config_corp_t *corp)
+{
+    if (!json_is_object(v))
+        return fail(p, path, "must be an object of named channels");
+    size_t n = json_object_size(v);
+    if (n > MAX_CHANNELS)
+        return fail(p, path, "must list at most %d channels", MAX_CHANNELS);
+    if (n == 0)
+        return 0;
+    if (!(corp->channels = calloc(n, sizeof *corp->channels)))
+        return fail_oom(p, path);
+    corp->n_channels = n;
+    /* Names are unique: json_loadb rejects duplicate keys. Type checks wait for the whole corp
+     * (agent_id and agent_secret may come after "channels"): see check_channel. */
+    size_t i = 0;
+    const char *name;
+    json_t *e;
+    struct pathbuf child;
+    json_object_foreach(v, name, e)
+    {
+        path_key(&child, path, name);
+        if (!is_name(name))
+            return fail(p, child.s, "channel name must be 1 to 32 of a-z, 0-9, '_' or '-'");
+        if (!json_is_object(e))
+            return fail(p, child.s, "must be an object");
+        wg_config_channel_t *ch = &corp->channels[i++];
+        if (!(ch->name = strdup(name)))
+            return fail_oom(p, child.s);
+        if (parse_object(p, e, "corps[].channels.*", child.s, ch) != 0)
+            return -1;
+    }
+    return 0;
+}
+
 static int parse_corps(struct parser *p, json_t *v, const char *path, wg_config_t *cfg)
 {
     if (!json_is_array(v))
@@ -795,6 +1147,15 @@ static int parse_corps(struct parser *p, json_t *v, const char *path, wg_config_
         for (size_t j = 0; j < c->n_receivers; j++)
             if (default_ids(p, &c->receivers[j], c->corp_id, field.s) != 0)
                 return -1;
+        if (!c->api_base && !(c->api_base = strdup(DEFAULT_API_BASE)))
+            return fail_oom(p, child.s);
+        path_key(&field, child.s, "channels");
+        for (size_t j = 0; j < c->n_channels; j++) {
+            struct pathbuf chan;
+            path_key(&chan, field.s, c->channels[j].name);
+            if (check_channel(p, c, &c->channels[j], chan.s) != 0)
+                return -1;
+        }
         for (size_t j = 0; j < i; j++) {
             if (strcmp(cfg->corps[j].name, c->name) == 0) {
                 path_key(&field, child.s, "name");
@@ -842,6 +1203,13 @@ static int parse_value(struct parser *p, const struct key *k, json_t *v, const c
         return parse_corps(p, v, path, base);
     case K_RECEIVERS:
         return parse_receivers(p, v, path, base);
+    case K_CHANNELS:
+        return parse_channels(p, v, path, base);
+    case K_BOOL:
+        if (!json_is_boolean(v))
+            return fail(p, path, "must be true or false");
+        *(int *)field = json_is_true(v);
+        return 0;
     }
     return fail(p, path, "internal error: key type %d", (int)k->type);
 }
@@ -865,6 +1233,10 @@ static int set_default(struct parser *p, const struct key *k, const char *path, 
     case K_IDS:       /* filled in with the corp id by parse_corps */
     case K_CORPS:     /* required */
     case K_RECEIVERS: /* none */
+    case K_CHANNELS:  /* none */
+        return 0;
+    case K_BOOL:
+        *(int *)field = 0;
         return 0;
     }
     return fail(p, path, "internal error: key type %d", (int)k->type);
@@ -884,13 +1256,16 @@ static int parse_object(struct parser *p, json_t *obj, const char *scope, const 
             const struct key *k = find_key(scope, name);
             if (!k)
                 return fail(p, child.s, "unknown key");
+            if (json_is_null(v) && (k->flags & KEY_NULLABLE))
+                continue; /* its default, below */
             if (parse_value(p, k, v, child.s, base) != 0)
                 return -1;
         }
     }
     for (size_t i = 0; i < N_KEYS; i++) {
         const char *name = name_in_scope(&keys[i], scope);
-        if (!name || (obj && json_object_get(obj, name)))
+        json_t *given = obj ? json_object_get(obj, name ? name : "") : NULL;
+        if (!name || (given && !(json_is_null(given) && (keys[i].flags & KEY_NULLABLE))))
             continue;
         path_key(&child, path, name);
         if (keys[i].flags & KEY_REQUIRED)
@@ -898,6 +1273,33 @@ static int parse_object(struct parser *p, json_t *obj, const char *scope, const 
         if (set_default(p, &keys[i], child.s, base) != 0)
             return -1;
     }
+    return 0;
+}
+
+/* Bounds that involve two keys. */
+static int check_across(struct parser *p, const wg_config_t *cfg)
+{
+    for (size_t i = 0; i < cfg->n_corps; i++) {
+        const wg_config_corp_t *c = &cfg->corps[i];
+        if (c->quota_hour_ms < c->quota_minute_ms) {
+            char path[64];
+            snprintf(path, sizeof path, "corps[%zu].quotas.hour_ms", i);
+            return fail(p, path, "must be at least quotas.minute_ms (%d)", c->quota_minute_ms);
+        }
+    }
+    if (cfg->outbox_backoff_max_ms < cfg->outbox_backoff_min_ms)
+        return fail(p, "outbox.backoff_max_ms", "must be at least outbox.backoff_min_ms (%d)",
+                    cfg->outbox_backoff_min_ms);
+    /* A lease that runs out while the request is still allowed to run hands the row to another
+     * worker mid-send: a needless duplicate. */
+    long long in_flight =
+        (long long)cfg->http_client_connect_timeout_ms + cfg->http_client_response_timeout_ms;
+    if (cfg->outbox_lease_ms <= in_flight)
+        return fail(p, "outbox.lease_ms",
+                    "must be longer than http_client.connect_timeout_ms + "
+                    "http_client.response_timeout_ms (%lld), or rows are claimed again while in "
+                    "flight",
+                    in_flight);
     return 0;
 }
 
@@ -930,7 +1332,7 @@ static wg_config_t *parse_buffer(const char *name, const char *json, size_t len,
         set_err(&p, "out of memory");
     else if (!json_is_object(root))
         set_err(&p, "top level: must be an object");
-    else if (parse_object(&p, root, "", "", cfg) == 0) {
+    else if (parse_object(&p, root, "", "", cfg) == 0 && check_across(&p, cfg) == 0) {
         json_decref(root);
         return cfg;
     }
@@ -1002,10 +1404,28 @@ void wg_config_free(wg_config_t *cfg)
         for (size_t j = 0; j < c->n_receivers; j++)
             receiver_free(&c->receivers[j]);
         free(c->receivers);
+        free(c->api_base);
+        secret_free(c->agent_secret);
+        free(c->agent_secret_source);
+        for (size_t j = 0; j < c->n_channels; j++) {
+            wg_config_channel_t *ch = &c->channels[j];
+            free(ch->name);
+            free(ch->type_name);
+            free(ch->format_name);
+            free(ch->to);
+            secret_free(ch->key);
+            free(ch->key_source);
+            secret_free(ch->url);
+            free(ch->url_source);
+            secret_free(ch->secret);
+            free(ch->secret_source);
+        }
+        free(c->channels);
     }
     free(cfg->corps);
     free(cfg->path);
     free(cfg->listen_host);
+    free(cfg->http_client_ca_file);
     secret_free(cfg->database_url);
     free(cfg->database_url_source);
     free(cfg);
@@ -1043,6 +1463,24 @@ const wg_config_receiver_t *wg_config_find_receiver(const wg_config_corp_t *corp
             return &corp->receivers[i];
     }
     return NULL;
+}
+
+const wg_config_channel_t *wg_config_find_channel(const wg_config_corp_t *corp, const char *name)
+{
+    for (size_t i = 0; i < corp->n_channels; i++)
+        if (strcmp(corp->channels[i].name, name) == 0)
+            return &corp->channels[i];
+    return NULL;
+}
+
+const char *wg_config_channel_type_name(wg_channel_type_t type)
+{
+    return (unsigned)type < 3 ? channel_type_names[type] : "unknown";
+}
+
+const char *wg_config_channel_format_name(wg_channel_format_t format)
+{
+    return (unsigned)format < 3 ? format_names[format] : "unknown";
 }
 
 const char *wg_config_log_level_name(wg_log_level_t level)
@@ -1094,10 +1532,14 @@ static void print_value(FILE *out, const struct key *k, const void *base)
         }
         break;
     }
+    case K_BOOL:
+        fputs(*(const int *)field ? "true" : "false", out);
+        break;
     case K_IDS:
     case K_OBJECT:
     case K_CORPS:
     case K_RECEIVERS:
+    case K_CHANNELS:
         break;
     }
 }
@@ -1114,6 +1556,27 @@ static void print_endpoint(FILE *out, const wg_config_corp_t *corp, const wg_con
     for (size_t i = 0; i < r->n_receive_ids; i++)
         fprintf(out, "%s\"%s\"", i ? ", " : "", r->receive_ids[i]);
     fputs("]\n", out);
+}
+
+static void print_channel(FILE *out, const wg_config_channel_t *ch)
+{
+    fprintf(out, "  channel %s: %s", ch->name, ch->type_name);
+    if (ch->type != WG_CHANNEL_WEBHOOK)
+        fprintf(out, ", %s", format_names[ch->format]);
+    if (ch->to)
+        fprintf(out, ", to %s", ch->to);
+    if (ch->key)
+        fprintf(out, ", key set (%s)", ch->key_source);
+    if (ch->url) {
+        fputs(", url ", out);
+        show_url_host(out, ch->url);
+        fprintf(out, " (%s)", ch->url_source);
+    }
+    if (ch->secret)
+        fprintf(out, ", secret set (%s)", ch->secret_source);
+    if (ch->insecure)
+        fputs(", insecure: certificates not checked", out);
+    fputc('\n', out);
 }
 
 void wg_config_print_summary(const wg_config_t *cfg, FILE *out)
@@ -1137,5 +1600,16 @@ void wg_config_print_summary(const wg_config_t *cfg, FILE *out)
         print_endpoint(out, c, &c->main);
         for (size_t j = 0; j < c->n_receivers; j++)
             print_endpoint(out, c, &c->receivers[j]);
+        fprintf(out, "  api_base: %s%s\n", c->api_base,
+                c->api_insecure ? " (insecure: certificates not checked)" : "");
+        if (c->agent_secret)
+            fprintf(out, "  agent_secret: set (%s)\n", c->agent_secret_source);
+        fprintf(out, "  quotas: %d per member a minute, %d an hour; %d per robot a minute",
+                c->quota_member_per_minute, c->quota_member_per_hour, c->quota_robot_per_minute);
+        if (c->quota_minute_ms != MINUTE_MS || c->quota_hour_ms != HOUR_MS)
+            fprintf(out, " (minute %d ms, hour %d ms)", c->quota_minute_ms, c->quota_hour_ms);
+        fputc('\n', out);
+        for (size_t j = 0; j < c->n_channels; j++)
+            print_channel(out, &c->channels[j]);
     }
 }

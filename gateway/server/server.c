@@ -38,6 +38,7 @@
 
 #include "connectors/pg/store.h"
 #include "gateway/log.h"
+#include "gateway/server/background.h"
 #include "gateway/server/worker.h"
 
 #define LISTEN_BACKLOG 1024
@@ -65,6 +66,10 @@ struct server {
     int n_reported; /* workers past init */
     int n_failed;
     int go; /* 0 wait, 1 run, -1 quit */
+
+    wg_background_t *bg; /* the background loop (outbox), started once the workers listen */
+
+    _Atomic int unready; /* workers whose store is not ready: /readyz answers for them all */
 };
 
 static void *worker_main(void *arg)
@@ -231,6 +236,7 @@ static void command_all(server_t *s, wg_worker_cmd_t cmd)
 {
     for (int i = 0; i < s->n_started; i++)
         wg_worker_command(&s->slots[i].worker, cmd);
+    wg_background_command(s->bg, cmd);
 }
 
 static const char *signal_name(unsigned signo)
@@ -340,9 +346,11 @@ int wg_server_run(const wg_config_t *cfg, const wg_server_options_t *opts, char 
         goto out;
     }
     s.n_slots = n;
+    atomic_init(&s.unready, n); /* each worker counts itself ready on its first ready tick */
     for (int i = 0; i < n; i++) {
         s.slots[i].listen_fd = -1;
         s.slots[i].notify_fd = -1;
+        s.slots[i].worker.unready_ = &s.unready;
     }
     if (open_listeners(cfg, fds, n, addr, sizeof addr, err, errlen) != 0)
         goto out;
@@ -396,11 +404,24 @@ int wg_server_run(const wg_config_t *cfg, const wg_server_options_t *opts, char 
         goto out;
     }
 
+    s.bg = wg_background_start(cfg, err, errlen);
+    if (!s.bg) {
+        command_all(&s, WG_WORKER_STOP);
+        for (int i = 0; i < s.n_started; i++)
+            pthread_join(s.slots[i].worker.thread_, NULL);
+        s.n_started = 0;
+        goto out;
+    }
+
     wg_log(WG_LOG_INFO, "listening", "addr=%s workers=%d", addr, n);
     int loop_rc = main_loop(&s, sigfd, opts && opts->migrate_pending);
     for (int i = 0; i < s.n_started; i++)
         pthread_join(s.slots[i].worker.thread_, NULL);
     s.n_started = 0;
+    if (loop_rc != 0) /* the workers ended on their own: the loop may not have told it */
+        wg_background_command(s.bg, WG_WORKER_DRAIN);
+    wg_background_join(s.bg); /* told to drain or stop with the workers */
+    s.bg = NULL;
     if (loop_rc != 0) {
         snprintf(err, errlen, "a worker stopped unexpectedly");
         goto out;

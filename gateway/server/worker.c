@@ -340,6 +340,10 @@ static void on_tick(evutil_socket_t fd, short what, void *arg)
     int ready = wg_pg_store_ready(w->store);
     char text[256];
     if (ready != w->was_ready_) { /* was_ready_ starts at -1: the first tick says either way */
+        if (w->unready_ && ready)
+            atomic_fetch_sub(w->unready_, 1);
+        else if (w->unready_ && w->was_ready_ == 1)
+            atomic_fetch_add(w->unready_, 1);
         if (ready)
             wg_log(WG_LOG_INFO, "database ready", "worker=%d", w->id);
         else

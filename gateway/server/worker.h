@@ -80,6 +80,7 @@ typedef struct wg_worker {
     struct event *grace_ev_;
     struct event *tick_ev_;
     int was_ready_;
+    _Atomic int *unready_; /* shared: workers whose store is not ready (set before init) */
     time_t last_store_error_log_;
 
     /* Thread and startup. */

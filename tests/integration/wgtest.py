@@ -234,7 +234,6 @@ def make_config(port, db_url, **over):
         "http": {
             "max_body_bytes": 1048576,
             "read_timeout_ms": 10000,
-            "write_timeout_ms": 10000,
             "shutdown_grace_ms": 10000,
         },
         "database": {

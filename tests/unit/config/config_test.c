@@ -198,7 +198,6 @@ static void test_defaults(void)
     CHECK_INT(cfg->log_level, WG_LOG_INFO);
     CHECK_INT(cfg->http_max_body, 1048576);
     CHECK_INT(cfg->http_read_timeout_ms, 10000);
-    CHECK_INT(cfg->http_write_timeout_ms, 10000);
     CHECK_INT(cfg->http_shutdown_grace_ms, 10000);
     CHECK_STR(cfg->database_url, URL);
     CHECK_STR(cfg->database_url_source, "inline");
@@ -227,7 +226,7 @@ static void test_all_keys_set(void)
     static const char json[] =
         "{\"listen\": \"[::1]:9090\", \"workers\": 256, \"log_level\": \"debug\","
         " \"http\": {\"max_body_bytes\": 67108864, \"read_timeout_ms\": 100,"
-        " \"write_timeout_ms\": 600000, \"shutdown_grace_ms\": 0},"
+        " \"shutdown_grace_ms\": 0},"
         " \"database\": {\"url\": \"postgres://u:pw@db/x\", \"connect_timeout_ms\": 100,"
         " \"commit_timeout_ms\": 4999, \"max_batch\": 10000},"
         " \"corps\": [{\"name\": \"a_1-z\", \"corp_id\": \"ww1\", \"token\": \"" TOKEN "\","
@@ -251,7 +250,6 @@ static void test_all_keys_set(void)
     CHECK_INT(cfg->log_level, WG_LOG_DEBUG);
     CHECK_INT(cfg->http_max_body, 67108864);
     CHECK_INT(cfg->http_read_timeout_ms, 100);
-    CHECK_INT(cfg->http_write_timeout_ms, 600000);
     CHECK_INT(cfg->http_shutdown_grace_ms, 0);
     CHECK_STR(cfg->database_url, "postgres://u:pw@db/x");
     CHECK_INT(cfg->database_connect_timeout_ms, 100);
@@ -500,12 +498,22 @@ static void test_summary(void)
                                "log_level: warn\n"
                                "http.max_body_bytes: 1048576\n"
                                "http.read_timeout_ms: 10000\n"
-                               "http.write_timeout_ms: 10000\n"
                                "http.shutdown_grace_ms: 10000\n"
                                "database.url: " URL " (inline)\n"
                                "database.connect_timeout_ms: 3000\n"
                                "database.commit_timeout_ms: 3000\n"
                                "database.max_batch: 256\n"
+                               "outbox.poll_ms: 500\n"
+                               "outbox.batch: 64\n"
+                               "outbox.concurrency: 16\n"
+                               "outbox.max_attempts: 10\n"
+                               "outbox.backoff_min_ms: 1000\n"
+                               "outbox.backoff_max_ms: 3600000\n"
+                               "outbox.lease_ms: 60000\n"
+                               "outbox.connections: 2\n"
+                               "http_client.ca_file: (not set)\n"
+                               "http_client.connect_timeout_ms: 5000\n"
+                               "http_client.response_timeout_ms: 15000\n"
                                "corps: 1\n"
                                "corp demo:\n"
                                "  corp_id: " CORP_ID "\n"
@@ -517,7 +525,10 @@ static void test_summary(void)
                                "  receiver contacts: /wecom/demo/contacts/callback\n"
                                "    token: set (inline)\n"
                                "    encoding_aes_key: set (inline)\n"
-                               "    receive_ids: [\"" CORP_ID "\"]\n";
+                               "    receive_ids: [\"" CORP_ID "\"]\n"
+                               "  api_base: https://qyapi.weixin.qq.com\n"
+                               "  quotas: 30 per member a minute, 1000 an hour; 20 per robot a "
+                               "minute\n";
     CHECK_STR(s, want);
     CHECK(strstr(s, TOKEN) == NULL && strstr(s, KEY) == NULL);
     CHECK(strstr(s, RTOKEN) == NULL && strstr(s, RKEY) == NULL);
@@ -642,7 +653,6 @@ static void test_example(void)
         CHECK_INT(cfg->log_level, def->log_level);
         CHECK_INT(cfg->http_max_body, def->http_max_body);
         CHECK_INT(cfg->http_read_timeout_ms, def->http_read_timeout_ms);
-        CHECK_INT(cfg->http_write_timeout_ms, def->http_write_timeout_ms);
         CHECK_INT(cfg->http_shutdown_grace_ms, def->http_shutdown_grace_ms);
         CHECK_INT(cfg->database_connect_timeout_ms, def->database_connect_timeout_ms);
         CHECK_INT(cfg->database_commit_timeout_ms, def->database_commit_timeout_ms);
