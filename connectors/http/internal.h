@@ -79,6 +79,7 @@ struct wg_http_conn {
     struct event *idle_ev;
     wg_http_conn_state_t state;
     int closed;      /* libevent reported the connection closed: never reuse */
+    int nodelay;     /* TCP_NODELAY set on the socket */
     int no_reuse;    /* the response ended with the connection (read until close) */
     unsigned served; /* requests completed with a response on this connection */
     wg_http_request_t *req;

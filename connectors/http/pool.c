@@ -13,6 +13,8 @@
 #include <event2/event.h>
 #include <stdlib.h>
 #include <string.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 
 wg_http_pool_t *wg_http_pool_get(wg_http_client_t *c, const char *host, const char *host_header,
@@ -184,6 +186,15 @@ static void on_output(struct evbuffer *buf, const struct evbuffer_cb_info *info,
 {
     (void)buf;
     wg_http_conn_t *conn = arg;
+    if (info->n_added > 0 && !conn->nodelay) {
+        /* A request goes out as headers then body (and, over TLS, as two records): with
+         * Nagle's algorithm on, each keep-alive request would wait for the server's delayed
+         * ACK (~40 ms). */
+        evutil_socket_t fd = bufferevent_getfd(conn->bev);
+        int one = 1;
+        if (fd >= 0 && setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one) == 0)
+            conn->nodelay = 1;
+    }
     if (info->n_added > 0 && conn->req != NULL && !conn->req->sent)
         wg_http_on_sent(conn->req);
 }

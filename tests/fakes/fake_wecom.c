@@ -37,6 +37,7 @@
 #include <openssl/ssl.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -532,6 +533,12 @@ static tracked_t *track(fake_t *f, struct evhttp_connection *evcon)
     t->next = f->conns;
     f->conns = t;
     evhttp_connection_set_closecb(evcon, on_conn_close, f);
+    /* Replies go out as headers then body: without TCP_NODELAY a keep-alive client waits for a
+     * delayed ACK (~40 ms) on every request. */
+    evutil_socket_t fd = bufferevent_getfd(evhttp_connection_get_bufferevent(evcon));
+    int one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
     return t;
 }
 
