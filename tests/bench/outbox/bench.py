@@ -7,8 +7,7 @@ valid (HMAC-SHA256, verified here with Python's hmac).
 Environment: WG_BUILD (Release build dir), WG_TEST_PG_DIR, WG_TEST_PG_PORT; knobs BENCH_ROWS
 (20000), BENCH_RUNS (5), BENCH_CONCURRENCY (16: outbox sends in flight and wrk connections),
 BENCH_BATCH (128: outbox.batch), BENCH_WRK_SECS (5), BENCH_WRK_THREADS (1), BENCH_LOG_LEVEL
-(warn), BENCH_KEEP (keep the temporary folder), BENCH_FAKE_PRELOAD / BENCH_GW_PRELOAD (an
-LD_PRELOAD for the fake / the gateway: run.sh's TCP_NODELAY shim).
+(warn), BENCH_KEEP (keep the temporary folder).
 Exit status: 1 on a lost or doubled delivery, a bad signature or a setup failure; a missed goal
 is reported, not failed."""
 import collections
@@ -80,8 +79,7 @@ class Fake:
         self.proc = subprocess.Popen(
             [FAKE, "--port", "0", "--bind", "127.0.0.1", "--tls-cert",
              os.path.join(ca, "server.pem"), "--tls-key", os.path.join(ca, "server.key")],
-            stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "fake.log"), "ab"),
-            env=dict(os.environ, LD_PRELOAD=os.environ.get("BENCH_FAKE_PRELOAD", "")))
+            stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "fake.log"), "ab"))
         line = self.proc.stdout.readline().decode()
         if not line.startswith("READY"):
             raise SystemExit("fake_wecom did not start: %r" % line)
@@ -245,8 +243,7 @@ def main():
         subprocess.run([WEGATE, "migrate", "--config", cfg_path], check=True,
                        stdout=subprocess.DEVNULL)
         gw = subprocess.Popen([WEGATE, "serve", "--config", cfg_path],
-                              stderr=open(os.path.join(tmp, "gateway.log"), "ab"),
-                              env=dict(os.environ, LD_PRELOAD=os.environ.get("BENCH_GW_PRELOAD", "")))
+                              stderr=open(os.path.join(tmp, "gateway.log"), "ab"))
         time.sleep(1.0)
         if gw.poll() is not None:
             raise SystemExit("wegate serve exited at start")
