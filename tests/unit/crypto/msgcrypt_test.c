@@ -93,7 +93,7 @@ static void key_bytes(uint8_t key[32])
 {
     for (int i = 0; i < 32; i++) {
         unsigned v;
-        sscanf(KEY_HEX + 2 * i, "%2x", &v);
+        sscanf(&KEY_HEX[2 * i], "%2x", &v);
         key[i] = (uint8_t)v;
     }
 }
