@@ -148,8 +148,10 @@ psql '$q_db' -c 'select id, corp, event, change_type, user_id, external_user_id,
 EOF
 
 # In the background so that Ctrl-C (or a TERM to this script) reaches the trap at once; the trap
-# hands the gateway a SIGTERM (in-flight requests complete) and then stops PostgreSQL.
-"$bin" serve --config "$config" </dev/null &
+# hands the gateway one SIGTERM (in-flight requests complete) and then stops PostgreSQL. setsid:
+# the gateway has a session of its own, so the terminal's Ctrl-C does not reach it too (a second
+# signal would make it stop at once, without the drain).
+setsid "$bin" serve --config "$config" </dev/null &
 gw_pid=$!
 set +e
 wait "$gw_pid"
