@@ -381,7 +381,9 @@ static json_t *hits_json(const wg_audit_result_t *res, const wg_audit_msg_t *m)
         json_object_set_new(o, "rule", json_string(h->rule));
         json_object_set_new(o, "kind", json_string(wg_audit_kind_name(h->kind)));
         json_object_set_new(o, "severity", json_string(wg_audit_severity_name(h->severity)));
-        if (h->has_span) {
+        /* The output format gives behaviour and event hits no span (the engine records where a
+         * link in the text stands; the archive keeps it). */
+        if (h->has_span && h->kind != WG_AUDIT_BEHAVIOUR) {
             json_object_set_new(o, "start", json_integer((json_int_t)h->start));
             json_object_set_new(o, "end", json_integer((json_int_t)h->end));
             json_object_set_new(o, "text", json_stringn(m->text + h->start, h->end - h->start));

@@ -124,6 +124,18 @@ cat >"$tmp/want.jsonl" <<'J'
 J
 if diff -u "$tmp/want.jsonl" "$tmp/got.jsonl" >&2; then ok; else fail "combo output"; fi
 
+# behaviour hits have no span, even a link found in the text
+cat >"$tmp/links.json" <<'J'
+{"version": 1, "rules": [{"id": "outside", "name": "n", "kind": "behaviour", "severity": "warning",
+  "msgtypes": ["link"], "link_allow": ["example.com"]}]}
+J
+printf '%s\n' '{"text": "https://evil.example.net/x", "msgtype": "link"}' |
+    "$bin" rules test "$tmp/links.json" >"$tmp/got.jsonl"
+cat >"$tmp/want.jsonl" <<'J'
+{"hits": [{"rule": "outside", "kind": "behaviour", "severity": "warning"}]}
+J
+if diff -u "$tmp/want.jsonl" "$tmp/got.jsonl" >&2; then ok; else fail "behaviour hit without a span"; fi
+
 # --- bench: the last line's format and the count of messages with hits
 printf '%s\n' "加微信" "你好" "电话13812345678" "" "普通消息" >"$tmp/corpus.txt"
 "$bin" rules bench "$default" "$tmp/corpus.txt" >"$tmp/out" 2>"$tmp/err"
