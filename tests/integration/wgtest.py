@@ -568,7 +568,8 @@ class Test:
             elif gw.proc is not None:
                 c.check(False, "wegate serve exited on its own (status %s)" % gw.proc.returncode)
             text = gw.log_text()
-            for bad in ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer"):
+            for bad in ("runtime error:", "ERROR: AddressSanitizer", "ERROR: LeakSanitizer",
+                        "WARNING: ThreadSanitizer"):
                 c.check(bad not in text, "sanitizer report in the gateway log (%s)" % bad)
         if c.failed:
             for gw in self.gateways:
