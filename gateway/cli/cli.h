@@ -7,6 +7,18 @@
 #define WG_EXIT_CHECK 1
 #define WG_EXIT_USAGE 2
 
+#include <stdio.h>
+
+#include "gateway/config/config.h"
+
+/* For the subcommands whose only option is --config FILE (and --help): parses argv (argv[0]
+ * is the subcommand) and loads the config (wg_config_path). Returns it (the caller frees it), or
+ * NULL with *exit_code set: WG_EXIT_OK after --help (usage on stdout), WG_EXIT_USAGE after a
+ * bad argument (usage on stderr), WG_EXIT_CHECK when the config failed to load (the reason on
+ * stderr, after "wegate COMMAND: "). */
+wg_config_t *wg_cli_load_config(int argc, char **argv, const char *command, void (*usage)(FILE *),
+                                int *exit_code);
+
 /* argv[0] is the subcommand's name; each returns the process exit code. */
 int wg_cli_serve(int argc, char **argv);
 int wg_cli_check_config(int argc, char **argv);

@@ -23,42 +23,13 @@ static void usage(FILE *out)
             "error.\n");
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fputs("wegate migrate: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    usage(stderr);
-    return WG_EXIT_USAGE;
-}
-
 int wg_cli_migrate(int argc, char **argv)
 {
-    const char *flag = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return WG_EXIT_OK;
-        } else if (strcmp(a, "--config") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("%s needs a file name", a);
-            flag = argv[++i];
-        } else if (strncmp(a, "--config=", 9) == 0) {
-            flag = a + 9;
-        } else {
-            return usage_error("unexpected argument '%s'", a);
-        }
-        if (flag && !flag[0])
-            return usage_error("%s", "--config needs a file name");
-    }
-
+    int code;
+    wg_config_t *cfg = wg_cli_load_config(argc, argv, "migrate", usage, &code);
+    if (!cfg)
+        return code;
     char err[512];
-    wg_config_t *cfg = wg_config_load(wg_config_path(flag), err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "wegate migrate: %s\n", err);
-        return WG_EXIT_CHECK;
-    }
     int applied = 0;
     int rc = wg_pg_migrate(cfg->database_url, &applied, err, sizeof err);
     wg_config_free(cfg);

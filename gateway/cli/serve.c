@@ -30,43 +30,14 @@ static void usage(FILE *out)
             "Exit codes: 0 stopped by a signal, 1 bad config or could not start, 2 usage error.\n");
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fputs("wegate serve: ", stderr);
-    fprintf(stderr, fmt, arg);
-    fputc('\n', stderr);
-    usage(stderr);
-    return WG_EXIT_USAGE;
-}
-
 int wg_cli_serve(int argc, char **argv)
 {
-    const char *flag = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "--help") == 0 || strcmp(a, "-h") == 0) {
-            usage(stdout);
-            return WG_EXIT_OK;
-        } else if (strcmp(a, "--config") == 0) {
-            if (i + 1 >= argc)
-                return usage_error("%s needs a file name", a);
-            flag = argv[++i];
-        } else if (strncmp(a, "--config=", 9) == 0) {
-            flag = a + 9;
-        } else {
-            return usage_error("unexpected argument '%s'", a);
-        }
-        if (flag && !flag[0])
-            return usage_error("%s", "--config needs a file name");
-    }
-
+    int code;
+    wg_config_t *cfg = wg_cli_load_config(argc, argv, "serve", usage, &code);
+    if (!cfg)
+        return code;
+    const char *path = cfg->path;
     char err[512];
-    const char *path = wg_config_path(flag);
-    wg_config_t *cfg = wg_config_load(path, err, sizeof err);
-    if (!cfg) {
-        fprintf(stderr, "wegate serve: %s\n", err);
-        return WG_EXIT_CHECK;
-    }
     wg_log_set_level(cfg->log_level);
     wg_log(WG_LOG_INFO, "starting", "version=%s config=%s workers=%d corps=%zu", WG_VERSION, path,
            cfg->workers, cfg->n_corps);
