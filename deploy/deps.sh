@@ -7,7 +7,12 @@ pkgs_build="build-essential cmake ninja-build pkg-config libssl-dev libevent-dev
   libjansson-dev libhyperscan-dev libpcre2-dev libpq-dev libopencc-data opencc
   postgresql postgresql-client ca-certificates curl"
 pkgs_test="clang libclang-rt-dev python3 clang-format openssl"
-pkgs_bench="wrk nodejs npm"
+pkgs_bench="wrk"
+# Node.js and npm (the peers the benchmarks compare with): Debian's packages unless the machine
+# already has both commands (a Node.js installed otherwise conflicts with Debian's npm).
+if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
+    pkgs_bench="$pkgs_bench nodejs npm"
+fi
 pkgs_valgrind="valgrind"
 
 want=""
