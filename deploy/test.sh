@@ -71,6 +71,8 @@ test)
         fi
     fi
     configure_build build/asan -DCMAKE_BUILD_TYPE=Debug -DWG_SANITIZE=ON
+    # The Release build too: -O3 warns about things -O0 does not (and -Werror stops on them).
+    configure_build build/release -DCMAKE_BUILD_TYPE=Release
     start_pg
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     ctest --test-dir build/asan --output-on-failure -j "$jobs" --timeout 600

@@ -745,7 +745,7 @@ static void test_connect_timeout(void)
     wg_http_client_t *c;
     result_t r = {0};
     char url[128];
-    int port, s = mute_listener(&port);
+    int port = 0, s = mute_listener(&port);
     double t0;
 
     CHECK(s >= 0);
