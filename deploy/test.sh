@@ -17,7 +17,13 @@ case "${1:-}" in
 "") ;;
 --tsan) mode=tsan ;;
 --valgrind) mode=valgrind ;;
---fuzz) mode=fuzz; fuzz_secs=${2:?--fuzz takes a number of seconds} ;;
+--fuzz)
+    mode=fuzz
+    fuzz_secs=${2:-}
+    case "$fuzz_secs" in
+    "" | *[!0-9]*) echo "test.sh: --fuzz takes a number of seconds" >&2; sed -n '2,9p' "$0" >&2; exit 2 ;;
+    esac
+    ;;
 --bench) mode=bench ;;
 -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
 *) echo "test.sh: unknown option '$1'" >&2; sed -n '2,9p' "$0" >&2; exit 2 ;;

@@ -108,7 +108,8 @@ static const char encrypt_usage[] =
     "  curl --data-binary @body.xml \"http://127.0.0.1:8080/wecom/ww123/callback?$(cat "
     "query.txt)\"\n"
     "\n"
-    "Exit codes: 0 success, 1 bad token, key or value, 2 usage error.\n";
+    "Exit codes: 0 success, 1 bad token or key, 2 usage error (a missing flag, or --random\n"
+    "not 16 ASCII characters).\n";
 
 static const char decrypt_usage[] =
     "usage: wegate crypto decrypt --token T --aes-key K --receive-id R --msg-signature S\n"
