@@ -1012,19 +1012,33 @@ static int default_ids(struct parser *p, wg_config_receiver_t *r, const char *co
     return 0;
 }
 
-static int parse_receivers(struct parser *p, json_t *v, const char *path, wg_config_corp_t *corp)
+/* The start of a named map (corps[].receivers, corps[].channels): v must be an object of at
+ * most max entries; one zeroed element of elem_size per entry goes to *arr. Returns the number of
+ * entries (0: nothing allocated), or -1 after fail(). Names are unique: json_loadb rejects
+ * duplicate keys. */
+static long named_map_alloc(struct parser *p, json_t *v, const char *path, const char *what,
+                            int max, size_t elem_size, void **arr)
 {
     if (!json_is_object(v))
-        return fail(p, path, "must be an object of named receivers");
+        return fail(p, path, "must be an object of named %s", what);
     size_t n = json_object_size(v);
-    if (n > MAX_RECEIVERS)
-        return fail(p, path, "must list at most %d receivers", MAX_RECEIVERS);
+    if (n > (size_t)max)
+        return fail(p, path, "must list at most %d %s", max, what);
     if (n == 0)
         return 0;
-    if (!(corp->receivers = calloc(n, sizeof *corp->receivers)))
+    if (!(*arr = calloc(n, elem_size)))
         return fail_oom(p, path);
-    corp->n_receivers = n;
-    /* Names are unique: json_loadb rejects duplicate keys. */
+    return (long)n;
+}
+
+static int parse_receivers(struct parser *p, json_t *v, const char *path, wg_config_corp_t *corp)
+{
+    void *arr = NULL;
+    long n = named_map_alloc(p, v, path, "receivers", MAX_RECEIVERS, sizeof *corp->receivers, &arr);
+    if (n <= 0)
+        return (int)n;
+    corp->receivers = arr;
+    corp->n_receivers = (size_t)n;
     size_t i = 0;
     const char *name;
     json_t *e;
@@ -1086,18 +1100,14 @@ static int check_channel(struct parser *p, const wg_config_corp_t *corp, wg_conf
 
 static int parse_channels(struct parser *p, json_t *v, const char *path, wg_config_corp_t *corp)
 {
-    if (!json_is_object(v))
-        return fail(p, path, "must be an object of named channels");
-    size_t n = json_object_size(v);
-    if (n > MAX_CHANNELS)
-        return fail(p, path, "must list at most %d channels", MAX_CHANNELS);
-    if (n == 0)
-        return 0;
-    if (!(corp->channels = calloc(n, sizeof *corp->channels)))
-        return fail_oom(p, path);
-    corp->n_channels = n;
-    /* Names are unique: json_loadb rejects duplicate keys. Type checks wait for the whole corp
-     * (agent_id and agent_secret may come after "channels"): see check_channel. */
+    void *arr = NULL;
+    long n = named_map_alloc(p, v, path, "channels", MAX_CHANNELS, sizeof *corp->channels, &arr);
+    if (n <= 0)
+        return (int)n;
+    corp->channels = arr;
+    corp->n_channels = (size_t)n;
+    /* Type checks wait for the whole corp (agent_id and agent_secret may come after
+     * "channels"): see check_channel. */
     size_t i = 0;
     const char *name;
     json_t *e;
